@@ -1,0 +1,30 @@
+import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+import { BigIntColumn, EpochColumn } from './columns.js';
+
+/**
+ * One message in one mailbox. The bytes live in the blob store under `blobHash` (shared by
+ * every copy); envelope and body structure were computed once at delivery so no protocol
+ * re-parses MIME for metadata.
+ */
+@Entity('message')
+@Index('message_mailbox_uid', ['mailboxId', 'uid'], { unique: true })
+@Index('message_mailbox_modseq', ['mailboxId', 'modseq'])
+export class MessageEntity {
+  @PrimaryGeneratedColumn() id!: number;
+  @Column({ type: 'integer' }) mailboxId!: number;
+  @Index() @Column({ type: 'integer' }) accountId!: number;
+  @Column({ type: 'integer' }) uid!: number;
+  @BigIntColumn() modseq!: number;
+  /** System flags and keywords, space separated, e.g. "\\Seen $Forwarded". */
+  @Column({ type: 'varchar', length: 2048, default: '' }) flags!: string;
+  @EpochColumn() internalDate!: number;
+  @Column({ type: 'integer' }) size!: number;
+  @Column({ type: 'varchar', length: 64 }) blobHash!: string;
+  /** Trace id given at reception (links the message to `pochtamt trace`). */
+  @Column({ type: 'varchar', length: 32, nullable: true }) queueId!: string | null;
+  @Index() @Column({ type: 'varchar', length: 998, nullable: true }) messageIdHeader!: string | null;
+  @Column({ type: 'text', default: '' }) subject!: string;
+  /** JSON of the parsed envelope and MIME tree (see src/mime/message-metadata.ts). */
+  @Column({ type: 'text' }) envelope!: string;
+  @Column({ type: 'text' }) bodyStructure!: string;
+}

@@ -1,0 +1,134 @@
+// Delivery: takes a received message and its recipients and makes it durable — stored in
+// each local recipient's mailbox and/or queued for remote domains — in one transaction after
+// the bytes are fsynced. Every path that accepts mail (SMTP MX, submission, DSNs, later
+// iMIP and imports) ends here, and resolution always goes through resolveRecipient().
+import type { AccountService } from '../services/account.service.js';
+import type { MailStoreService } from '../services/mail-store.service.js';
+import type { QueueService } from '../services/queue.service.js';
+import type { TraceService } from '../services/trace.service.js';
+import type { Store } from '../store/store.js';
+import { parseMessageMetadata } from '../mime/message-metadata.js';
+import { withReturnPath } from './prepare-message.js';
+
+export interface InboundMessage {
+  queueId: string;
+  /** Envelope sender, '' for the null reverse-path. */
+  sender: string;
+  /** Normalised envelope recipients (already accepted at RCPT time). */
+  recipients: string[];
+  /** The message as it leaves this hop (CRLF, trace headers added). */
+  raw: Buffer;
+  /** Submitting account, when authenticated. */
+  accountId?: number | null;
+  /** This message is a DSN: never bounce it. */
+  isBounce?: boolean;
+  /** Deliver local copies to this role mailbox instead of INBOX (e.g. 'Junk'). */
+  folderRole?: string | null;
+}
+
+export interface DeliveryFailure { recipient: string; status: string; diagnostic: string }
+
+export interface DeliveryResult {
+  stored: Array<{ recipient: string; accountId: number; mailboxId: number; uid: number }>;
+  queued: string[];
+  failed: DeliveryFailure[];
+}
+
+/** Called with recipients that failed permanently after the message was accepted (for a DSN). */
+export type FailureHandler = (msg: InboundMessage, failures: DeliveryFailure[]) => Promise<void>;
+
+export class DeliveryService {
+  onFailures: FailureHandler | null = null;
+
+  constructor(
+    private readonly store: Store,
+    private readonly accounts: AccountService,
+    private readonly mailStore: MailStoreService,
+    private readonly queue: QueueService,
+    private readonly trace: TraceService,
+  ) {}
+
+  async deliver(msg: InboundMessage): Promise<DeliveryResult> {
+    const messageId = extractMessageId(msg.raw);
+    // Resolve every recipient; one account reached through several addresses gets one copy.
+    const localTargets = new Map<number, string>(); // accountId -> recipient that reached it
+    const remote = new Set<string>();
+    const result: DeliveryResult = { stored: [], queued: [], failed: [] };
+    for (const rcpt of msg.recipients) {
+      const r = await this.accounts.resolveRecipient(rcpt);
+      if (r.kind === 'remote') remote.add(rcpt);
+      else if (r.kind === 'local') {
+        for (const id of r.accountIds) if (!localTargets.has(id)) localTargets.set(id, rcpt);
+        for (const f of r.forwards) remote.add(f);
+        if (!r.accountIds.length && !r.forwards.length) {
+          result.failed.push({ recipient: rcpt, status: '5.1.1', diagnostic: 'address has no members' });
+        }
+      } else {
+        result.failed.push({ recipient: rcpt, status: '5.1.1', diagnostic: 'no such user' });
+      }
+    }
+
+    const localRaw = localTargets.size ? withReturnPath(msg.raw, msg.sender) : null;
+    const metadata = localRaw ? parseMessageMetadata(localRaw) : null;
+    // Bytes reach the disk before any row that points at them is committed.
+    const [localHash, remoteHash] = await Promise.all([
+      localRaw ? this.store.blobs.put(localRaw) : null,
+      remote.size ? this.store.blobs.put(msg.raw) : null,
+    ]);
+
+    await this.store.write(async (ctx) => {
+      const now = Date.now();
+      for (const [accountId, rcpt] of localTargets) {
+        const quota = await this.mailStore.checkQuota(accountId, localRaw!.length, ctx.em);
+        if (!quota.ok) {
+          result.failed.push({ recipient: rcpt, status: '5.2.2', diagnostic: quota.reason });
+          continue;
+        }
+        const box = await this.targetMailbox(ctx.em, accountId, msg.folderRole ?? null);
+        const { uid } = await this.mailStore.append(ctx, {
+          accountId, mailboxId: box, blobHash: localHash!, size: localRaw!.length, metadata: metadata!, internalDate: now,
+          queueId: msg.queueId,
+        });
+        result.stored.push({ recipient: rcpt, accountId, mailboxId: box, uid });
+      }
+      if (remote.size) {
+        await this.queue.enqueue(ctx, {
+          queueId: msg.queueId, sender: msg.sender, recipients: [...remote], blobHash: remoteHash!, size: msg.raw.length,
+          messageId, accountId: msg.accountId ?? null, isBounce: msg.isBounce ?? false,
+        });
+        result.queued.push(...remote);
+      }
+    });
+
+    for (const s of result.stored) {
+      this.trace.record('delivery.local.stored', { queueId: msg.queueId, messageId, sender: msg.sender, recipient: s.recipient,
+        accountId: s.accountId, mailboxId: s.mailboxId, uid: s.uid, size: localRaw!.length });
+    }
+    for (const r of result.queued) {
+      this.trace.record('queue.message.queued', { queueId: msg.queueId, messageId, sender: msg.sender, recipient: r, size: msg.raw.length });
+    }
+    for (const f of result.failed) {
+      this.trace.record('delivery.local.failed', { queueId: msg.queueId, messageId, sender: msg.sender, recipient: f.recipient,
+        status: f.status, reason: f.diagnostic });
+    }
+    if (result.failed.length && msg.sender && !msg.isBounce && this.onFailures) await this.onFailures(msg, result.failed);
+    return result;
+  }
+
+  private async targetMailbox(em: import('typeorm').EntityManager, accountId: number, role: string | null): Promise<number> {
+    if (role) {
+      const boxes = await this.mailStore.listMailboxes(accountId);
+      const m = boxes.find((b) => b.specialUse === role);
+      if (m) return m.id;
+    }
+    return (await this.mailStore.inbox(accountId, em)).id;
+  }
+}
+
+/** The Message-ID of the top-level header block, for trace (cheap scan, no MIME parse). */
+export function extractMessageId(raw: Buffer): string | null {
+  const end = raw.indexOf('\r\n\r\n');
+  const head = raw.subarray(0, end === -1 ? Math.min(raw.length, 65536) : end).toString('latin1');
+  const m = /^message-id:[ \t]*(.*(?:\r\n[ \t].*)*)/im.exec(head);
+  return m ? m[1]!.replace(/\r\n[ \t]/g, ' ').trim().slice(0, 998) || null : null;
+}

@@ -1,0 +1,56 @@
+// Composition root: builds the store, services and delivery for one instance (data folder +
+// config). Used by `pochtamt serve` and by every CLI command, so both act on the same model.
+// No container: each service gets exactly the collaborators it uses.
+import { DeliveryService } from '../delivery/delivery.service.js';
+import { MailEvents } from '../events/mail-events.js';
+import type { Config } from '../config/config.js';
+import { createLogger, type Logger } from '../observability/logger.js';
+import { AccountService } from '../services/account.service.js';
+import { AuthThrottle } from '../services/auth-throttle.js';
+import { MailStoreService } from '../services/mail-store.service.js';
+import { QueueService } from '../services/queue.service.js';
+import { TraceService } from '../services/trace.service.js';
+import { Store } from '../store/store.js';
+
+export interface App {
+  dataDir: string;
+  config: Config;
+  log: Logger;
+  store: Store;
+  events: MailEvents;
+  accounts: AccountService;
+  mailStore: MailStoreService;
+  queue: QueueService;
+  trace: TraceService;
+  delivery: DeliveryService;
+  throttle: AuthThrottle;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  dataDir: string;
+  config: Config;
+  log?: Logger;
+}
+
+export async function openApp(o: OpenOptions): Promise<App> {
+  const log = o.log ?? createLogger(o.config.logLevel);
+  const store = await Store.open({ dataDir: o.dataDir, databaseUrl: o.config.database.url ?? undefined, schema: o.config.database.schema ?? undefined });
+  const events = new MailEvents();
+  const mailStore = new MailStoreService(store, events);
+  const accounts = new AccountService(store, mailStore, { adminAddress: o.config.adminAddress });
+  const queue = new QueueService(store, mailStore, o.config.delivery.queueLifetimeHours * 3600_000);
+  const trace = new TraceService(store, log);
+  const delivery = new DeliveryService(store, accounts, mailStore, queue, trace);
+  const throttle = new AuthThrottle({
+    freeFailures: o.config.limits.authFailuresBeforeDelay, maxDelayMs: o.config.limits.authMaxDelaySeconds * 1000,
+    resetAfterMs: 15 * 60_000,
+  });
+  return {
+    dataDir: o.dataDir, config: o.config, log, store, events, accounts, mailStore, queue, trace, delivery, throttle,
+    async close() {
+      await trace.flush();
+      await store.close();
+    },
+  };
+}

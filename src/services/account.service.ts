@@ -1,0 +1,457 @@
+// Accounts, domains, aliases and groups: the one account model every protocol uses, and the
+// single `resolveRecipient()` that every delivery path asks where an address goes.
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { In, type EntityManager } from 'typeorm';
+import {
+  AccountEntity, AliasEntity, AliasTargetEntity, DomainEntity, GroupEntity, GroupMemberEntity,
+} from '../../schemas/entities/index.js';
+import { AddressError, normalizeAddress, normalizeDomain, parseAddress, unicodeDomain } from '../mail/address.js';
+import type { Store } from '../store/store.js';
+import { ServiceError } from './errors.js';
+import type { MailStoreService } from './mail-store.service.js';
+import { hashPassword, verifyPassword } from './password.js';
+
+/** Where mail for one address goes. */
+export type Resolution =
+  | { kind: 'local'; accountIds: number[]; forwards: string[]; via: 'account' | 'alias' | 'group' | 'role' }
+  | { kind: 'unknown' }     // a local domain, but nobody has this address
+  | { kind: 'remote' };     // not one of our domains
+
+/** Role addresses every domain must have (RFC 5321 §4.5.1, RFC 2142). */
+const ROLE_LOCALS = new Set(['postmaster', 'abuse']);
+const MAX_GROUP_DEPTH = 10;
+
+export interface NewAccount {
+  address: string;
+  password?: string | null;
+  displayName?: string;
+  quotaBytes?: number;
+  quotaMessages?: number;
+  isAdmin?: boolean;
+}
+
+export class AccountService {
+  constructor(
+    private readonly store: Store,
+    private readonly mailStore: MailStoreService,
+    private readonly opts: { adminAddress?: string | null } = {},
+  ) {}
+
+  private get em(): EntityManager {
+    return this.store.em;
+  }
+
+  // ---- domains ------------------------------------------------------------------------------
+
+  async addDomain(name: string): Promise<{ domain: DomainEntity; dkimRecord: string }> {
+    const ascii = normalizeDomainOrThrow(name);
+    if (await this.em.findOneBy(DomainEntity, { name: ascii })) throw new ServiceError('EXISTS', `domain ${ascii} exists`);
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const d = this.em.create(DomainEntity, {
+      name: ascii,
+      unicodeName: unicodeDomain(ascii),
+      dkimSelector: `pt${new Date().toISOString().slice(0, 7).replace('-', '')}`,
+      dkimPrivateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      createdAt: Date.now(),
+    });
+    await this.store.write(({ em }) => em.save(d));
+    return { domain: d, dkimRecord: dkimRecord(d, publicKey.export({ type: 'spki', format: 'der' })) };
+  }
+
+  listDomains(): Promise<DomainEntity[]> {
+    return this.em.find(DomainEntity, { order: { name: 'ASC' } });
+  }
+
+  async getDomain(name: string): Promise<DomainEntity | null> {
+    let ascii: string;
+    try {
+      ascii = normalizeDomain(name);
+    } catch {
+      return null;
+    }
+    return this.em.findOneBy(DomainEntity, { name: ascii });
+  }
+
+  async isLocalDomain(name: string): Promise<boolean> {
+    return (await this.getDomain(name)) !== null;
+  }
+
+  /** DNS TXT record for the domain's DKIM key. */
+  dkimRecordOf(d: DomainEntity): string | null {
+    if (!d.dkimPrivateKey || !d.dkimSelector) return null;
+    return dkimRecord(d, createPublicKey(d.dkimPrivateKey).export({ type: 'spki', format: 'der' }));
+  }
+
+  async removeDomain(name: string): Promise<void> {
+    const d = await this.getDomain(name);
+    if (!d) throw new ServiceError('NOT_FOUND', `no domain ${name}`);
+    const users = await this.em.countBy(AccountEntity, { domainId: d.id });
+    const aliases = await this.em.countBy(AliasEntity, { domainId: d.id });
+    const groups = await this.em.countBy(GroupEntity, { domainId: d.id });
+    if (users + aliases + groups > 0) {
+      throw new ServiceError('FORBIDDEN', `domain ${d.name} still has ${users} accounts, ${aliases} aliases, ${groups} groups`);
+    }
+    await this.store.write(({ em }) => em.delete(DomainEntity, { id: d.id }));
+  }
+
+  // ---- accounts -----------------------------------------------------------------------------
+
+  private async domainFor(address: string): Promise<{ address: string; domain: DomainEntity }> {
+    let parsed;
+    try {
+      parsed = parseAddress(address);
+    } catch (e) {
+      throw new ServiceError('INVALID', (e as Error).message);
+    }
+    const domain = await this.em.findOneBy(DomainEntity, { name: parsed.domain });
+    if (!domain) throw new ServiceError('NOT_FOUND', `${parsed.domain} is not a local domain (add it with 'pochtamt domain add')`);
+    return { address: parsed.address, domain };
+  }
+
+  private async assertAddressFree(em: EntityManager, address: string): Promise<void> {
+    const taken = (await em.countBy(AccountEntity, { address })) + (await em.countBy(AliasEntity, { address }))
+      + (await em.countBy(GroupEntity, { address }));
+    if (taken) throw new ServiceError('EXISTS', `${address} is already in use`);
+  }
+
+  async addAccount(input: NewAccount): Promise<AccountEntity> {
+    const { address, domain } = await this.domainFor(input.address);
+    const passwordHash = input.password ? await hashPassword(input.password) : null;
+    return this.store.write(async ({ em }) => {
+      await this.assertAddressFree(em, address);
+      const now = Date.now();
+      const account = em.create(AccountEntity, {
+        address, domainId: domain.id, displayName: input.displayName ?? '', passwordHash, source: 'local',
+        directoryId: null, externalId: null, enabled: true, isAdmin: input.isAdmin ?? false,
+        quotaBytes: input.quotaBytes ?? 0, quotaMessages: input.quotaMessages ?? 0, usedBytes: 0, usedMessages: 0,
+        createdAt: now, updatedAt: now, deletedAt: null,
+      });
+      await em.save(account);
+      await this.mailStore.createDefaultMailboxes(em, account.id);
+      return account;
+    });
+  }
+
+  listAccounts(domain?: string): Promise<AccountEntity[]> {
+    if (!domain) return this.em.find(AccountEntity, { order: { address: 'ASC' } });
+    return this.getDomain(domain).then((d) =>
+      d ? this.em.find(AccountEntity, { where: { domainId: d.id }, order: { address: 'ASC' } }) : []);
+  }
+
+  async getAccount(address: string): Promise<AccountEntity | null> {
+    let a: string;
+    try {
+      a = normalizeAddress(address);
+    } catch {
+      return null;
+    }
+    return this.em.findOneBy(AccountEntity, { address: a });
+  }
+
+  getAccountById(id: number): Promise<AccountEntity | null> {
+    return this.em.findOneBy(AccountEntity, { id });
+  }
+
+  private async mustGet(address: string): Promise<AccountEntity> {
+    const a = await this.getAccount(address);
+    if (!a) throw new ServiceError('NOT_FOUND', `no account ${address}`);
+    return a;
+  }
+
+  async setPassword(address: string, password: string): Promise<void> {
+    const a = await this.mustGet(address);
+    if (a.source !== 'local') throw new ServiceError('FORBIDDEN', `${a.address} comes from a directory; change the password there`);
+    const passwordHash = await hashPassword(password);
+    await this.store.write(({ em }) => em.update(AccountEntity, { id: a.id }, { passwordHash, updatedAt: Date.now() }));
+  }
+
+  async setEnabled(address: string, enabled: boolean): Promise<void> {
+    const a = await this.mustGet(address);
+    await this.store.write(({ em }) => em.update(AccountEntity, { id: a.id }, { enabled, updatedAt: Date.now() }));
+  }
+
+  async setQuota(address: string, quotaBytes: number | undefined, quotaMessages: number | undefined): Promise<void> {
+    const a = await this.mustGet(address);
+    const patch: Partial<AccountEntity> = { updatedAt: Date.now() };
+    if (quotaBytes !== undefined) patch.quotaBytes = quotaBytes;
+    if (quotaMessages !== undefined) patch.quotaMessages = quotaMessages;
+    await this.store.write(({ em }) => em.update(AccountEntity, { id: a.id }, patch));
+  }
+
+  /** Deletes the account, its mailboxes and messages, and its alias/group memberships. */
+  async removeAccount(address: string): Promise<void> {
+    const a = await this.mustGet(address);
+    await this.store.write(async (ctx) => {
+      await this.mailStore.deleteAllMail(ctx, a.id);
+      await ctx.em.delete(AliasTargetEntity, { accountId: a.id });
+      await ctx.em.delete(GroupMemberEntity, { accountId: a.id });
+      await ctx.em.delete(AccountEntity, { id: a.id });
+    });
+  }
+
+  // ---- aliases ------------------------------------------------------------------------------
+
+  /** Adds targets to an alias (creating it): each target is a local account address or an external forward. */
+  async addAlias(address: string, targets: string[]): Promise<void> {
+    const { address: alias, domain } = await this.domainFor(address);
+    if (!targets.length) throw new ServiceError('INVALID', 'an alias needs at least one target');
+    const resolved: Array<{ accountId: number | null; forwardTo: string | null }> = [];
+    for (const t of targets) {
+      const norm = normalizeAddressOrThrow(t);
+      const acc = await this.em.findOneBy(AccountEntity, { address: norm });
+      if (acc) resolved.push({ accountId: acc.id, forwardTo: null });
+      else if (await this.isLocalDomain(norm.split('@')[1]!)) throw new ServiceError('NOT_FOUND', `no account ${norm}`);
+      else resolved.push({ accountId: null, forwardTo: norm });
+    }
+    await this.store.write(async ({ em }) => {
+      let row = await em.findOneBy(AliasEntity, { address: alias });
+      if (!row) {
+        await this.assertAddressFree(em, alias);
+        row = await em.save(em.create(AliasEntity, { address: alias, domainId: domain.id, source: 'local', createdAt: Date.now() }));
+      }
+      const existing = await em.findBy(AliasTargetEntity, { aliasId: row.id });
+      for (const r of resolved) {
+        if (existing.some((e) => e.accountId === r.accountId && e.forwardTo === r.forwardTo)) continue;
+        await em.save(em.create(AliasTargetEntity, { aliasId: row.id, ...r }));
+      }
+    });
+  }
+
+  async listAliases(): Promise<Array<{ address: string; targets: string[] }>> {
+    const aliases = await this.em.find(AliasEntity, { order: { address: 'ASC' } });
+    const targets = aliases.length ? await this.em.findBy(AliasTargetEntity, { aliasId: In(aliases.map((a) => a.id)) }) : [];
+    const accounts = await this.accountAddresses(targets.map((t) => t.accountId));
+    return aliases.map((a) => ({
+      address: a.address,
+      targets: targets.filter((t) => t.aliasId === a.id).map((t) => (t.accountId ? accounts.get(t.accountId)! : t.forwardTo!)),
+    }));
+  }
+
+  /** Removes the whole alias, or only the given targets. */
+  async removeAlias(address: string, targets: string[] = []): Promise<void> {
+    const norm = normalizeAddressOrThrow(address);
+    const row = await this.em.findOneBy(AliasEntity, { address: norm });
+    if (!row) throw new ServiceError('NOT_FOUND', `no alias ${norm}`);
+    await this.store.write(async ({ em }) => {
+      if (!targets.length) {
+        await em.delete(AliasTargetEntity, { aliasId: row.id });
+        await em.delete(AliasEntity, { id: row.id });
+        return;
+      }
+      for (const t of targets.map(normalizeAddressOrThrow)) {
+        const acc = await em.findOneBy(AccountEntity, { address: t });
+        await em.delete(AliasTargetEntity, acc ? { aliasId: row.id, accountId: acc.id } : { aliasId: row.id, forwardTo: t });
+      }
+      if (!(await em.countBy(AliasTargetEntity, { aliasId: row.id }))) await em.delete(AliasEntity, { id: row.id });
+    });
+  }
+
+  // ---- groups (distribution lists) ------------------------------------------------------------
+
+  async addGroup(address: string, opts: { displayName?: string; membersMaySendAs?: boolean; members?: string[] } = {}): Promise<void> {
+    const { address: group, domain } = await this.domainFor(address);
+    await this.store.write(async ({ em }) => {
+      await this.assertAddressFree(em, group);
+      await em.save(em.create(GroupEntity, {
+        address: group, domainId: domain.id, displayName: opts.displayName ?? '', membersMaySendAs: opts.membersMaySendAs ?? false,
+        source: 'local', directoryId: null, externalId: null, createdAt: Date.now(),
+      }));
+    });
+    if (opts.members?.length) await this.setGroupMembers(group, opts.members, 'add');
+  }
+
+  async setGroupMembers(address: string, members: string[], mode: 'add' | 'remove' | 'set'): Promise<void> {
+    const norm = normalizeAddressOrThrow(address);
+    const group = await this.em.findOneBy(GroupEntity, { address: norm });
+    if (!group) throw new ServiceError('NOT_FOUND', `no group ${norm}`);
+    const rows: Array<Pick<GroupMemberEntity, 'accountId' | 'memberGroupId' | 'externalAddress'>> = [];
+    for (const m of members.map(normalizeAddressOrThrow)) {
+      const acc = await this.em.findOneBy(AccountEntity, { address: m });
+      const sub = acc ? null : await this.em.findOneBy(GroupEntity, { address: m });
+      if (sub && sub.id === group.id) throw new ServiceError('INVALID', 'a group cannot contain itself');
+      if (!acc && !sub && await this.isLocalDomain(m.split('@')[1]!)) throw new ServiceError('NOT_FOUND', `no account or group ${m}`);
+      rows.push({ accountId: acc?.id ?? null, memberGroupId: sub?.id ?? null, externalAddress: acc || sub ? null : m });
+    }
+    const same = (a: typeof rows[number], b: typeof rows[number]) =>
+      a.accountId === b.accountId && a.memberGroupId === b.memberGroupId && a.externalAddress === b.externalAddress;
+    await this.store.write(async ({ em }) => {
+      const existing = await em.findBy(GroupMemberEntity, { groupId: group.id });
+      if (mode === 'set') await em.delete(GroupMemberEntity, { groupId: group.id });
+      for (const r of rows) {
+        const found = existing.find((e) => same(e, r));
+        if (mode === 'remove') {
+          if (found) await em.delete(GroupMemberEntity, { id: found.id });
+        } else if (mode === 'set' || !found) {
+          await em.save(em.create(GroupMemberEntity, { groupId: group.id, ...r }));
+        }
+      }
+    });
+  }
+
+  async listGroups(): Promise<Array<{ address: string; displayName: string; membersMaySendAs: boolean; members: string[] }>> {
+    const groups = await this.em.find(GroupEntity, { order: { address: 'ASC' } });
+    const members = groups.length ? await this.em.findBy(GroupMemberEntity, { groupId: In(groups.map((g) => g.id)) }) : [];
+    const accounts = await this.accountAddresses(members.map((m) => m.accountId));
+    const byId = new Map(groups.map((g) => [g.id, g.address]));
+    return groups.map((g) => ({
+      address: g.address,
+      displayName: g.displayName,
+      membersMaySendAs: g.membersMaySendAs,
+      members: members.filter((m) => m.groupId === g.id)
+        .map((m) => (m.accountId ? accounts.get(m.accountId)! : m.memberGroupId ? byId.get(m.memberGroupId)! : m.externalAddress!)),
+    }));
+  }
+
+  async removeGroup(address: string): Promise<void> {
+    const norm = normalizeAddressOrThrow(address);
+    const group = await this.em.findOneBy(GroupEntity, { address: norm });
+    if (!group) throw new ServiceError('NOT_FOUND', `no group ${norm}`);
+    await this.store.write(async ({ em }) => {
+      await em.delete(GroupMemberEntity, { groupId: group.id });
+      await em.delete(GroupMemberEntity, { memberGroupId: group.id });
+      await em.delete(GroupEntity, { id: group.id });
+    });
+  }
+
+  private async accountAddresses(ids: Array<number | null>): Promise<Map<number, string>> {
+    const wanted = [...new Set(ids.filter((x): x is number => x !== null))];
+    if (!wanted.length) return new Map();
+    const rows = await this.em.find(AccountEntity, { where: { id: In(wanted) }, select: { id: true, address: true } });
+    return new Map(rows.map((r) => [r.id, r.address]));
+  }
+
+  // ---- resolution -----------------------------------------------------------------------------
+
+  /**
+   * Where mail to `address` goes. Subaddresses (user+tag@) reach user@. Accounts marked deleted
+   * by a directory no longer receive; disabled ones still do (disabling stops logins only).
+   */
+  async resolveRecipient(address: string): Promise<Resolution> {
+    let parsed;
+    try {
+      parsed = parseAddress(address);
+    } catch {
+      return { kind: 'unknown' };
+    }
+    if (!(await this.isLocalDomain(parsed.domain))) return { kind: 'remote' };
+    const direct = await this.resolveExact(parsed.address);
+    if (direct) return direct;
+    const plus = parsed.local.indexOf('+');
+    if (plus > 0) {
+      const base = await this.resolveExact(`${parsed.local.slice(0, plus)}@${parsed.domain}`);
+      if (base) return base;
+    }
+    if (ROLE_LOCALS.has(parsed.local)) {
+      const admin = await this.adminAccount();
+      if (admin) return { kind: 'local', accountIds: [admin.id], forwards: [], via: 'role' };
+    }
+    return { kind: 'unknown' };
+  }
+
+  private async resolveExact(address: string): Promise<Resolution | null> {
+    const acc = await this.em.findOneBy(AccountEntity, { address });
+    if (acc) return acc.deletedAt ? { kind: 'unknown' } : { kind: 'local', accountIds: [acc.id], forwards: [], via: 'account' };
+    const alias = await this.em.findOneBy(AliasEntity, { address });
+    if (alias) {
+      const targets = await this.em.findBy(AliasTargetEntity, { aliasId: alias.id });
+      const accountIds = await this.liveAccounts(targets.map((t) => t.accountId));
+      return { kind: 'local', accountIds, forwards: targets.flatMap((t) => (t.forwardTo ? [t.forwardTo] : [])), via: 'alias' };
+    }
+    const group = await this.em.findOneBy(GroupEntity, { address });
+    if (group) {
+      const acc = new Set<number>();
+      const ext = new Set<string>();
+      await this.expandGroup(group.id, acc, ext, new Set(), 0);
+      return { kind: 'local', accountIds: await this.liveAccounts([...acc]), forwards: [...ext], via: 'group' };
+    }
+    return null;
+  }
+
+  private async liveAccounts(ids: Array<number | null>): Promise<number[]> {
+    const wanted = [...new Set(ids.filter((x): x is number => x !== null))];
+    if (!wanted.length) return [];
+    const rows = await this.em.find(AccountEntity, { where: { id: In(wanted) }, select: { id: true, deletedAt: true } });
+    return rows.filter((r) => !r.deletedAt).map((r) => r.id);
+  }
+
+  private async expandGroup(groupId: number, acc: Set<number>, ext: Set<string>, seen: Set<number>, depth: number): Promise<void> {
+    if (seen.has(groupId) || depth > MAX_GROUP_DEPTH) return; // cycles and runaway nesting stop here
+    seen.add(groupId);
+    for (const m of await this.em.findBy(GroupMemberEntity, { groupId })) {
+      if (m.accountId) acc.add(m.accountId);
+      else if (m.externalAddress) ext.add(m.externalAddress);
+      else if (m.memberGroupId) await this.expandGroup(m.memberGroupId, acc, ext, seen, depth + 1);
+    }
+  }
+
+  /** The account that receives postmaster@ and abuse@: the configured one, else the first admin. */
+  async adminAccount(): Promise<AccountEntity | null> {
+    if (this.opts.adminAddress) {
+      const a = await this.getAccount(this.opts.adminAddress);
+      if (a) return a;
+    }
+    return this.em.findOne(AccountEntity, { where: { isAdmin: true }, order: { id: 'ASC' } });
+  }
+
+  // ---- authentication and sending rights -----------------------------------------------------
+
+  /**
+   * Verifies a login. Throws AUTH_FAILED for unknown users and wrong passwords alike (the same
+   * work is done either way), DISABLED for a disabled or deleted account with a right password.
+   */
+  async authenticate(username: string, password: string): Promise<AccountEntity> {
+    const acc = await this.getAccount(username);
+    const ok = await verifyPassword(acc?.passwordHash ?? null, password);
+    if (!acc || !ok) throw new ServiceError('AUTH_FAILED', 'invalid credentials');
+    if (!acc.enabled || acc.deletedAt) throw new ServiceError('DISABLED', 'account disabled');
+    return acc;
+  }
+
+  /** May this account use `address` as its envelope sender or From? Primary, its aliases, groups allowing it. */
+  async canSendAs(accountId: number, address: string): Promise<boolean> {
+    let norm: string;
+    try {
+      norm = normalizeAddress(address);
+    } catch {
+      return false;
+    }
+    const acc = await this.getAccountById(accountId);
+    if (!acc) return false;
+    if (norm === acc.address) return true;
+    const [local, domain] = [norm.slice(0, norm.lastIndexOf('@')), norm.slice(norm.lastIndexOf('@') + 1)];
+    const plus = local.indexOf('+');
+    if (plus > 0 && `${local.slice(0, plus)}@${domain}` === acc.address) return true;
+    const alias = await this.em.findOneBy(AliasEntity, { address: norm });
+    if (alias && (await this.em.countBy(AliasTargetEntity, { aliasId: alias.id, accountId }))) return true;
+    const group = await this.em.findOneBy(GroupEntity, { address: norm });
+    if (group?.membersMaySendAs) {
+      const members = new Set<number>();
+      await this.expandGroup(group.id, members, new Set(), new Set(), 0);
+      if (members.has(accountId)) return true;
+    }
+    return false;
+  }
+}
+
+
+
+function dkimRecord(d: DomainEntity, spkiDer: Buffer | string): string {
+  const p = Buffer.isBuffer(spkiDer) ? spkiDer.toString('base64') : spkiDer;
+  return `${d.dkimSelector}._domainkey.${d.name}. IN TXT "v=DKIM1; k=rsa; p=${p}"`;
+}
+
+function normalizeDomainOrThrow(name: string): string {
+  try {
+    return normalizeDomain(name);
+  } catch (e) {
+    throw new ServiceError('INVALID', (e as AddressError).message);
+  }
+}
+
+function normalizeAddressOrThrow(a: string): string {
+  try {
+    return normalizeAddress(a);
+  } catch (e) {
+    throw new ServiceError('INVALID', (e as AddressError).message);
+  }
+}
