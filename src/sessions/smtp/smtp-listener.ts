@@ -77,6 +77,7 @@ export function createSmtpServer(role: SmtpRole, d: SmtpListenerDeps): SMTPServe
     allowInsecureAuth: d.allowPlaintextAuth,
     disabledCommands: submission ? [] : ['AUTH'],
     hideDSN: true,
+    hideENHANCEDSTATUSCODES: false,
 
     onConnect(session, cb) {
       if (!limiter.acquire(session.remoteAddress)) {
