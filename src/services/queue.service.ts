@@ -2,7 +2,7 @@
 // retry state. Enqueueing happens inside the delivery transaction, so a message acknowledged
 // with 250 is either stored locally or queued — never neither. The worker that sends lives
 // in src/delivery/outbound-worker.ts.
-import { In, LessThanOrEqual } from 'typeorm';
+import { In, IsNull, LessThanOrEqual } from 'typeorm';
 import { QueueMessageEntity, QueueRecipientEntity } from '../../schemas/entities/index.js';
 import { domainOf } from '../mail/address.js';
 import type { Store, WriteContext } from '../store/store.js';
@@ -57,7 +57,7 @@ export class QueueService {
   /** Every message not yet completed (or all, with `all`), newest first. */
   async list(opts: { all?: boolean; limit?: number } = {}): Promise<QueueEntry[]> {
     const msgs = await this.store.em.find(QueueMessageEntity, {
-      where: opts.all ? {} : { completedAt: null as unknown as number }, order: { id: 'DESC' }, take: opts.limit ?? 1000,
+      where: opts.all ? {} : { completedAt: IsNull() }, order: { id: 'DESC' }, take: opts.limit ?? 1000,
     });
     if (!msgs.length) return [];
     const rcpts = await this.store.em.findBy(QueueRecipientEntity, { queueMessageId: In(msgs.map((m) => m.id)) });
