@@ -7,7 +7,7 @@ export type { Logger };
 export function createLogger(level = process.env.LOG_LEVEL ?? 'info', destination?: string): Logger {
   return pino(
     { level, base: { svc: 'pochtamt' }, timestamp: pino.stdTimeFunctions.isoTime, redact: ['password', 'pass', '*.password'] },
-    destination ? pino.destination({ dest: destination, sync: false, mkdir: true }) : pino.destination(1),
+    pino.destination({ dest: destination ?? 1, sync: false, mkdir: Boolean(destination) }),
   );
 }
 

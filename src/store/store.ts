@@ -53,8 +53,11 @@ export class Store {
 
   /** Runs `fn` in one transaction; resolves only after the commit is on disk. */
   async write<T>(fn: (ctx: WriteContext) => Promise<T>): Promise<T> {
-    const hooks: Array<() => void | Promise<void>> = [];
-    const run = () => this.db.transaction((em) => fn({ em, afterCommit: (h) => hooks.push(h) }));
+    let hooks: Array<() => void | Promise<void>> = [];
+    const run = () => {
+      hooks = []; // a retried transaction starts again with no pending hooks
+      return this.db.transaction((em) => fn({ em, afterCommit: (h) => hooks.push(h) }));
+    };
     const result = this.isPostgres ? await withRetry(run) : await this.mutex.run(run);
     for (const h of hooks) {
       try {

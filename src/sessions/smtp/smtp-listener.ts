@@ -84,7 +84,7 @@ export function createSmtpServer(role: SmtpRole, d: SmtpListenerDeps): SMTPServe
         log.warn({ event: 'smtp.connection.refused', ip: session.remoteAddress }, 'too many connections from this address');
         return cb(smtpError(421, '4.7.0', 'Too many connections from your address, try again later'));
       }
-      log.debug({ event: 'smtp.connection.open', ip: session.remoteAddress, id: session.id }, 'connection');
+      log.info({ event: 'smtp.connection.open', ip: session.remoteAddress, id: session.id }, 'connection');
       cb();
     },
 
