@@ -148,7 +148,7 @@ export class MailStoreService {
     if (row && Number(row.refCount) <= 0) await ctx.em.delete(BlobEntity, { hash });
   }
 
-  private async logChange(ctx: WriteContext, change: MailChange): Promise<void> {
+  async logChange(ctx: WriteContext, change: MailChange): Promise<void> {
     await ctx.em.insert(MailChangeEntity, { ...change, at: Date.now() });
     ctx.afterCommit(() => this.events.emit('mail.changed', change));
   }
@@ -159,6 +159,14 @@ export class MailStoreService {
       select: { id: true, uid: true, size: true, blobHash: true, flags: true, modseq: true },
     });
     return rows.map((r) => ({ id: r.id, uid: r.uid, size: r.size, blobHash: r.blobHash, modseq: r.modseq, flags: r.flags ? r.flags.split(' ') : [] }));
+  }
+
+  /** One message of a mailbox by UID, or null when it is gone (expunged). One indexed lookup. */
+  async getMessage(mailboxId: number, uid: number): Promise<MessageSummary | null> {
+    const r = await this.store.em.findOne(MessageEntity, {
+      where: { mailboxId, uid }, select: { id: true, uid: true, size: true, blobHash: true, flags: true, modseq: true },
+    });
+    return r ? { id: r.id, uid: r.uid, size: r.size, blobHash: r.blobHash, modseq: r.modseq, flags: r.flags ? r.flags.split(' ') : [] } : null;
   }
 
   getMessageBytes(blobHash: string): Promise<Buffer> {
