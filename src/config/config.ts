@@ -72,6 +72,11 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = {}, source = 
     });
     throw new ConfigError(`${source}: ${msgs.join('; ')}`);
   }
+  // A listener given without a port (e.g. only `enabled` set from the environment) keeps its default port.
+  const listeners = (raw as Config).listeners as Record<string, Partial<ListenerConfig>>;
+  for (const [name, l] of Object.entries(listeners)) {
+    if (l.port === undefined) l.port = (PORT_PROFILES.dev as Record<string, number>)[name] ?? 0;
+  }
   return raw as Config;
 }
 

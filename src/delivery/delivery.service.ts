@@ -34,8 +34,11 @@ export interface DeliveryResult {
   failed: DeliveryFailure[];
 }
 
-/** Called with recipients that failed permanently after the message was accepted (for a DSN). */
-export type FailureHandler = (msg: InboundMessage, failures: DeliveryFailure[]) => Promise<void>;
+/**
+ * Called with recipients that failed permanently after the message was accepted (for a DSN).
+ * `result` tells whether anything was accepted at all (if not, the caller rejects the message).
+ */
+export type FailureHandler = (msg: InboundMessage, failures: DeliveryFailure[], result: DeliveryResult) => Promise<void>;
 
 export class DeliveryService {
   onFailures: FailureHandler | null = null;
@@ -76,12 +79,19 @@ export class DeliveryService {
       remote.size ? this.store.blobs.put(msg.raw) : null,
     ]);
 
-    await this.store.write(async (ctx) => {
+    // Accounts in id order: every transaction locks mailbox and account rows in the same order,
+    // so concurrent deliveries to overlapping recipients cannot deadlock on PostgreSQL.
+    const targets = [...localTargets].sort((a, b) => a[0] - b[0]);
+    const resolveFailures = result.failed;
+    const outcome = await this.store.write(async (ctx) => {
+      // Built inside the transaction: a retried transaction starts again from scratch.
+      const stored: DeliveryResult['stored'] = [];
+      const failed: DeliveryFailure[] = [];
       const now = Date.now();
-      for (const [accountId, rcpt] of localTargets) {
+      for (const [accountId, rcpt] of targets) {
         const quota = await this.mailStore.checkQuota(accountId, localRaw!.length, ctx.em);
         if (!quota.ok) {
-          result.failed.push({ recipient: rcpt, status: '5.2.2', diagnostic: quota.reason });
+          failed.push({ recipient: rcpt, status: '5.2.2', diagnostic: quota.reason });
           continue;
         }
         const box = await this.targetMailbox(ctx.em, accountId, msg.folderRole ?? null);
@@ -89,16 +99,19 @@ export class DeliveryService {
           accountId, mailboxId: box, blobHash: localHash!, size: localRaw!.length, metadata: metadata!, internalDate: now,
           queueId: msg.queueId,
         });
-        result.stored.push({ recipient: rcpt, accountId, mailboxId: box, uid });
+        stored.push({ recipient: rcpt, accountId, mailboxId: box, uid });
       }
       if (remote.size) {
         await this.queue.enqueue(ctx, {
           queueId: msg.queueId, sender: msg.sender, recipients: [...remote], blobHash: remoteHash!, size: msg.raw.length,
           messageId, accountId: msg.accountId ?? null, isBounce: msg.isBounce ?? false,
         });
-        result.queued.push(...remote);
       }
+      return { stored, failed };
     });
+    result.stored = outcome.stored;
+    result.failed = [...resolveFailures, ...outcome.failed];
+    result.queued = [...remote];
 
     for (const s of result.stored) {
       this.trace.record('delivery.local.stored', { queueId: msg.queueId, messageId, sender: msg.sender, recipient: s.recipient,
@@ -111,7 +124,7 @@ export class DeliveryService {
       this.trace.record('delivery.local.failed', { queueId: msg.queueId, messageId, sender: msg.sender, recipient: f.recipient,
         status: f.status, reason: f.diagnostic });
     }
-    if (result.failed.length && msg.sender && !msg.isBounce && this.onFailures) await this.onFailures(msg, result.failed);
+    if (result.failed.length && msg.sender && !msg.isBounce && this.onFailures) await this.onFailures(msg, result.failed, result);
     return result;
   }
 

@@ -2,6 +2,7 @@
 // config). Used by `pochtamt serve` and by every CLI command, so both act on the same model.
 // No container: each service gets exactly the collaborators it uses.
 import { DeliveryService } from '../delivery/delivery.service.js';
+import { localFailureDsnHandler } from '../delivery/dsn.js';
 import { MailEvents } from '../events/mail-events.js';
 import type { Config } from '../config/config.js';
 import { createLogger, type Logger } from '../observability/logger.js';
@@ -46,11 +47,14 @@ export async function openApp(o: OpenOptions): Promise<App> {
     freeFailures: o.config.limits.authFailuresBeforeDelay, maxDelayMs: o.config.limits.authMaxDelaySeconds * 1000,
     resetAfterMs: 15 * 60_000,
   });
-  return {
+  const app: App = {
     dataDir: o.dataDir, config: o.config, log, store, events, accounts, mailStore, queue, trace, delivery, throttle,
     async close() {
       await trace.flush();
       await store.close();
     },
   };
+  // Recipients that fail at local delivery time (e.g. over quota) get their sender a DSN.
+  delivery.onFailures = localFailureDsnHandler(app);
+  return app;
 }

@@ -77,13 +77,15 @@ export function parseMessageMetadata(buf: Buffer): MessageMetadata {
 /** Finds the end of the header block: returns body start offset (after the blank line). */
 function headerEnd(buf: Buffer, start: number, end: number): number {
   const limit = Math.min(end, start + MAX_HEADER_BYTES);
+  // Only bytes inside [start, end) count: a part's end is followed by the CRLF of the next
+  // delimiter, which must not be taken for the blank line (that would put bodyStart past bodyEnd).
   // A part that begins with a blank line has no headers.
-  if (buf[start] === 0x0a) return start + 1;
-  if (buf[start] === 0x0d && buf[start + 1] === 0x0a) return start + 2;
+  if (start < end && buf[start] === 0x0a) return start + 1;
+  if (start + 1 < end && buf[start] === 0x0d && buf[start + 1] === 0x0a) return start + 2;
   for (let i = start; i < limit; i++) {
     if (buf[i] !== 0x0a) continue;
-    if (buf[i + 1] === 0x0a) return i + 2;
-    if (buf[i + 1] === 0x0d && buf[i + 2] === 0x0a) return i + 3;
+    if (i + 1 < end && buf[i + 1] === 0x0a) return i + 2;
+    if (i + 2 < end && buf[i + 1] === 0x0d && buf[i + 2] === 0x0a) return i + 3;
   }
   return end; // no blank line: all header, empty body
 }

@@ -60,7 +60,9 @@ export class TraceService {
   /** Events of every message matching the query, grouped by queue id, oldest first. */
   async search(q: TraceQuery): Promise<Array<{ queueId: string; events: TraceEventEntity[] }>> {
     await this.flush();
-    const qb = this.store.em.createQueryBuilder(TraceEventEntity, 't').select('DISTINCT t.queueId', 'queueId');
+    // The newest matching messages first (by their latest event), then shown oldest first.
+    const qb = this.store.em.createQueryBuilder(TraceEventEntity, 't').select('t.queueId', 'queueId')
+      .addSelect('MAX(t.at)', 'last').groupBy('t.queueId').orderBy('last', 'DESC');
     if (q.queueId) qb.andWhere('t.queueId = :queueId', { queueId: q.queueId });
     if (q.messageId) {
       const id = q.messageId.trim();

@@ -73,7 +73,10 @@ export async function prepareDataDir(o: InstanceOptions & { schema?: string }): 
     const doc = merge({
       hostname: `mail.${domain}`, logLevel: 'silent',
       database: o.postgres ? { url: postgresUrl, schema: o.schema } : { url: null },
-      listeners, delivery: { retryMinutes: [0.02] },
+      // The queue worker runs in every test instance: its DNS points at a closed loopback port, so
+      // mail queued for a remote domain stays deferred instead of reaching out of the machine.
+      // Outbound tests (test/outbound) override dnsServers with their own fake DNS server.
+      listeners, delivery: { retryMinutes: [0.02], dnsServers: ['127.0.0.1:1'] },
     }, o.config ?? {});
     await writeFile(cfgPath, YAML.stringify(doc));
   }
