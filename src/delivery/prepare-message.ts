@@ -41,7 +41,7 @@ export function receivedHeader(r: ReceivedInfo): string {
   const from = r.remoteAddress
     ? `from ${sanitize(r.heloName ?? 'unknown')} (${r.remoteHost && r.remoteHost !== r.remoteAddress ? `${sanitize(r.remoteHost)} ` : ''}[${r.remoteAddress}])\r\n\t`
     : '';
-  const tls = r.tls ? `\r\n\t(${sanitize(r.tls)})` : '';
+  const tls = r.tls ? `\r\n\t(${r.tls.split(' ').map(sanitize).join(' ')})` : '';
   const forClause = r.forRecipient ? `\r\n\tfor <${r.forRecipient}>` : '';
   return `Received: ${from}by ${r.hostname} (Pochtamt) with ${r.protocol} id ${r.queueId}${tls}${forClause};\r\n\t${rfc5322Date(r.date)}\r\n`;
 }

@@ -18,7 +18,7 @@ describe('receivedHeader', () => {
     assert.equal(receivedHeader(info),
       'Received: from client.remote.test (mx.remote.test [192.0.2.7])\r\n'
       + '\tby mail.example.test (Pochtamt) with ESMTPS id Q1\r\n'
-      + '\t(TLSv1.3?TLS_AES_256_GCM_SHA384)\r\n'
+      + '\t(TLSv1.3 TLS_AES_256_GCM_SHA384)\r\n'
       + '\tfor <bob@example.test>;\r\n'
       + '\tMon, 01 Dec 2025 10:05:09 +0000\r\n');
   });

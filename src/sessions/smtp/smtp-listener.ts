@@ -47,6 +47,9 @@ export function createSmtpServer(role: SmtpRole, d: SmtpListenerDeps): SMTPServe
   const submission = role !== 'mx';
   const limiter = new ConnectionLimiter(d.limits.maxConnectionsPerIp);
   const tx = new WeakMap<SMTPServerSession, TxState>();
+  // Sessions that hold a slot in the per-IP limiter. smtp-server calls onClose for every
+  // connection, also for ones onConnect refused or that went away before onConnect ran.
+  const counted = new WeakSet<SMTPServerSession>();
   const log = d.log.child({ proto: 'smtp', role });
 
   const txOf = (session: SMTPServerSession): TxState => {
@@ -84,11 +87,13 @@ export function createSmtpServer(role: SmtpRole, d: SmtpListenerDeps): SMTPServe
         log.warn({ event: 'smtp.connection.refused', ip: session.remoteAddress }, 'too many connections from this address');
         return cb(smtpError(421, '4.7.0', 'Too many connections from your address, try again later'));
       }
+      counted.add(session);
       log.info({ event: 'smtp.connection.open', ip: session.remoteAddress, id: session.id }, 'connection');
       cb();
     },
 
     onClose(session) {
+      if (!counted.delete(session)) return;
       limiter.release(session.remoteAddress);
     },
 
@@ -120,7 +125,7 @@ export function createSmtpServer(role: SmtpRole, d: SmtpListenerDeps): SMTPServe
           t.sender = sender;
           d.trace.record('smtp.mail.accepted', {
             queueId: t.queueId, sender, ip: session.remoteAddress, helo: session.hostNameAppearsAs, role,
-            tls: session.secure, user: session.user ?? undefined,
+            tls: session.secure, user: accountIdOf(session) ?? undefined,
           });
         }
         cb(err);
@@ -179,7 +184,8 @@ export function createSmtpServer(role: SmtpRole, d: SmtpListenerDeps): SMTPServe
           return fail(smtpError(550, '5.7.1', 'From header names an address that is not yours'), 'from not owned');
         }
         const secure = session.secure;
-        const authed = session.user !== undefined;
+        const accountId = accountIdOf(session);
+        const authed = accountId !== null;
         const raw = prepareMessage(data.raw, {
           hostname: d.hostname, queueId: t.queueId, heloName: session.hostNameAppearsAs, remoteAddress: session.remoteAddress,
           protocol: `ESMTP${secure ? 'S' : ''}${authed ? 'A' : ''}` as 'ESMTP',
@@ -188,7 +194,7 @@ export function createSmtpServer(role: SmtpRole, d: SmtpListenerDeps): SMTPServe
         }, { addMissing: true });
         if (data.normalizedLineEnds) d.trace.record('smtp.data.normalized', { queueId: t.queueId, reason: 'bare CR/LF converted to CRLF' });
         const result = await d.delivery.deliver({
-          queueId: t.queueId, sender: t.sender, recipients, raw, accountId: authed ? (session.user as number) : null,
+          queueId: t.queueId, sender: t.sender, recipients, raw, accountId,
         });
         if (!result.stored.length && !result.queued.length) {
           const quota = result.failed.every((f) => f.status === '5.2.2');
@@ -204,6 +210,11 @@ export function createSmtpServer(role: SmtpRole, d: SmtpListenerDeps): SMTPServe
   });
   server.on('error', (e) => log.warn({ event: 'smtp.server.error', err: e.message }, 'smtp server error'));
   return server;
+}
+
+/** The authenticated account, or null. smtp-server sets `user` to false after STARTTLS, so test the type. */
+function accountIdOf(session: SMTPServerSession): number | null {
+  return typeof session.user === 'number' ? session.user : null;
 }
 
 /** Submission: every From address must be one the account may send as (RFC 6409 §8.1 lets the MSA enforce this). */
