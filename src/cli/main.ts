@@ -1,6 +1,7 @@
 // The `pochtamt` command line. Every command acts on one instance (--data DIR or
 // POCHTAMT_DATA, default ./data). Expected errors print one line and exit non-zero
 // (1 for a refused action, 2 for bad usage); anything else is a bug and shows its stack.
+import './threadpool.js';
 import 'reflect-metadata';
 import { Command, CommanderError } from 'commander';
 import { describeError } from './context.js';

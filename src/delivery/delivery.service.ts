@@ -2,7 +2,7 @@
 // each local recipient's mailbox and/or queued for remote domains — in one transaction after
 // the bytes are fsynced. Every path that accepts mail (SMTP MX, submission, DSNs, later
 // iMIP and imports) ends here, and resolution always goes through resolveRecipient().
-import type { AccountService } from '../services/account.service.js';
+import type { AccountService, Resolution } from '../services/account.service.js';
 import type { MailStoreService } from '../services/mail-store.service.js';
 import type { QueueService } from '../services/queue.service.js';
 import type { TraceService } from '../services/trace.service.js';
@@ -22,6 +22,8 @@ export interface InboundMessage {
   accountId?: number | null;
   /** This message is a DSN: never bounce it. */
   isBounce?: boolean;
+  /** Resolutions already made for these recipients moments ago (at RCPT time); others are resolved here. */
+  resolved?: Map<string, Resolution>;
   /** Deliver local copies to this role mailbox instead of INBOX (e.g. 'Junk'). */
   folderRole?: string | null;
 }
@@ -58,7 +60,7 @@ export class DeliveryService {
     const remote = new Set<string>();
     const result: DeliveryResult = { stored: [], queued: [], failed: [] };
     for (const rcpt of msg.recipients) {
-      const r = await this.accounts.resolveRecipient(rcpt);
+      const r = msg.resolved?.get(rcpt) ?? await this.accounts.resolveRecipient(rcpt);
       if (r.kind === 'remote') remote.add(rcpt);
       else if (r.kind === 'local') {
         for (const id of r.accountIds) if (!localTargets.has(id)) localTargets.set(id, rcpt);
@@ -134,7 +136,7 @@ export class DeliveryService {
       const m = boxes.find((b) => b.specialUse === role);
       if (m) return m.id;
     }
-    return (await this.mailStore.inbox(accountId, em)).id;
+    return this.mailStore.inboxId(accountId, em);
   }
 }
 

@@ -34,6 +34,8 @@ export interface MessageSummary { id: number; uid: number; size: number; blobHas
 export type QuotaCheck = { ok: true } | { ok: false; reason: string };
 
 export class MailStoreService {
+  private readonly inboxIds = new Map<number, number>();
+
   constructor(private readonly store: Store, private readonly events: MailEvents) {}
 
   private p(i: number): string {
@@ -88,6 +90,19 @@ export class MailStoreService {
     return this.store.em.findOneBy(MailboxEntity, { id });
   }
 
+  /**
+   * The INBOX's mailbox id, cached: INBOX cannot be deleted or renamed away (RFC 9051 §6.3.4/§6.3.5),
+   * so its id only changes when the whole account goes.
+   */
+  async inboxId(accountId: number, em: EntityManager = this.store.em): Promise<number> {
+    const cached = this.inboxIds.get(accountId);
+    if (cached !== undefined) return cached;
+    const id = (await this.inbox(accountId, em)).id;
+    if (this.inboxIds.size > 100_000) this.inboxIds.clear();
+    this.inboxIds.set(accountId, id);
+    return id;
+  }
+
   async inbox(accountId: number, em: EntityManager = this.store.em): Promise<MailboxEntity> {
     const box = await em.findOneBy(MailboxEntity, { accountId, name: 'INBOX' });
     if (box) return box;
@@ -119,12 +134,13 @@ export class MailStoreService {
     if (!row) throw new ServiceError('NOT_FOUND', `no mailbox ${m.mailboxId}`);
     const uid = Number(row.uidNext) - 1;
     const modseq = Number(row.highestModseq);
-    await em.insert(MessageEntity, {
-      mailboxId: m.mailboxId, accountId: m.accountId, uid, modseq, flags: (m.flags ?? []).join(' '), internalDate: m.internalDate,
-      size: m.size, blobHash: m.blobHash, queueId: m.queueId ?? null, messageIdHeader: m.metadata.messageId?.slice(0, 998) ?? null,
-      subject: m.metadata.subject.slice(0, 4000), envelope: JSON.stringify(m.metadata.envelope),
-      bodyStructure: JSON.stringify(m.metadata.root),
-    });
+    // Plain SQL on this hot path: the query builder costs more CPU than SQLite does here.
+    await em.query(`INSERT INTO message ("mailboxId", "accountId", uid, modseq, flags, "internalDate", size, "blobHash", "queueId",
+       "messageIdHeader", subject, envelope, "bodyStructure") VALUES (${[...Array(13).keys()].map((i) => this.p(i + 1)).join(', ')})`, [
+      m.mailboxId, m.accountId, uid, modseq, (m.flags ?? []).join(' '), m.internalDate, m.size, m.blobHash, m.queueId ?? null,
+      m.metadata.messageId?.slice(0, 998) ?? null, m.metadata.subject.slice(0, 4000), JSON.stringify(m.metadata.envelope),
+      JSON.stringify(m.metadata.root),
+    ]);
     await this.addBlobRef(em, m.blobHash, m.size);
     await em.query(`UPDATE account SET "usedBytes" = "usedBytes" + ${this.p(1)}, "usedMessages" = "usedMessages" + 1 WHERE id = ${this.p(2)}`,
       [m.size, m.accountId]);
@@ -149,7 +165,9 @@ export class MailStoreService {
   }
 
   async logChange(ctx: WriteContext, change: MailChange): Promise<void> {
-    await ctx.em.insert(MailChangeEntity, { ...change, at: Date.now() });
+    await ctx.em.query(`INSERT INTO mail_change ("accountId", "mailboxId", kind, uid, modseq, at) VALUES (${this.p(1)}, ${this.p(2)},
+      ${this.p(3)}, ${this.p(4)}, ${this.p(5)}, ${this.p(6)})`,
+    [change.accountId, change.mailboxId, change.kind, change.uid, change.modseq, Date.now()]);
     ctx.afterCommit(() => this.events.emit('mail.changed', change));
   }
 
@@ -225,6 +243,7 @@ export class MailStoreService {
 
   /** Deletes every mailbox and message of an account (account removal), inside the caller's transaction. */
   async deleteAllMail(ctx: WriteContext, accountId: number): Promise<void> {
+    this.inboxIds.delete(accountId);
     const msgs = await ctx.em.find(MessageEntity, { where: { accountId }, select: { id: true, blobHash: true } });
     for (const m of msgs) await this.releaseBlob(ctx, m.blobHash);
     await ctx.em.delete(MessageEntity, { accountId });

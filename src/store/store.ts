@@ -1,10 +1,14 @@
 // The store: one TypeORM DataSource plus the content-addressed blob store. Services get a
 // Store and are the only code that touches either.
 //
-// Writes go through `write()`: on SQLite one connection serves the whole process, so write
-// transactions are serialised here (SQLite has a single writer anyway); on PostgreSQL they
-// run concurrently and rely on row locks. After a write commits, its `afterCommit` callbacks
-// run (events, blob deletion) — never before, so nobody hears of an uncommitted change.
+// Writes go through `write()`. On PostgreSQL each runs in its own transaction, concurrently,
+// relying on row locks (and retried on deadlock). On SQLite one connection serves the whole
+// process and SQLite has a single writer, so writes queue here and are committed in groups:
+// every write waiting when a transaction starts joins it, each inside its own SAVEPOINT (a
+// failing write rolls back alone), and one fsync of the WAL makes the whole group durable.
+// Under load that turns N commits and N fsyncs into one (group commit, as databases do for
+// their log). After a write commits, its `afterCommit` callbacks run (events) — never before,
+// so nobody hears of an uncommitted change.
 // BUGS: on SQLite a read issued while a write transaction is open in the same process uses
 // the same connection and can see that transaction's rows before they commit.
 import type { DataSource, EntityManager } from 'typeorm';
@@ -18,18 +22,21 @@ export interface WriteContext {
   afterCommit(fn: () => void | Promise<void>): void;
 }
 
-class Mutex {
-  private tail: Promise<void> = Promise.resolve();
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const result = this.tail.then(fn);
-    this.tail = result.then(() => undefined, () => undefined);
-    return result;
-  }
+type Hook = () => void | Promise<void>;
+
+interface QueuedWrite {
+  fn: (ctx: WriteContext) => Promise<unknown>;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
 }
+
+/** Most writes one SQLite transaction takes: bounds how long one commit can keep others waiting. */
+const MAX_GROUP = 64;
 
 export class Store {
   readonly isPostgres: boolean;
-  private readonly mutex = new Mutex();
+  private readonly queue: QueuedWrite[] = [];
+  private draining = false;
 
   constructor(readonly db: DataSource, readonly blobs: BlobStore) {
     this.isPostgres = db.options.type === 'postgres';
@@ -53,20 +60,75 @@ export class Store {
 
   /** Runs `fn` in one transaction; resolves only after the commit is on disk. */
   async write<T>(fn: (ctx: WriteContext) => Promise<T>): Promise<T> {
-    let hooks: Array<() => void | Promise<void>> = [];
-    const run = () => {
+    if (!this.isPostgres) {
+      return new Promise<T>((resolve, reject) => {
+        this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+        if (!this.draining) {
+          // Start on the next turn of the event loop, after pending socket reads: writes those
+          // reads cause (other sessions' deliveries) then join this group instead of the next.
+          this.draining = true;
+          setImmediate(() => void this.drain());
+        }
+      });
+    }
+    let hooks: Hook[] = [];
+    const result = await withRetry(() => {
       hooks = []; // a retried transaction starts again with no pending hooks
       return this.db.transaction((em) => fn({ em, afterCommit: (h) => hooks.push(h) }));
-    };
-    const result = this.isPostgres ? await withRetry(run) : await this.mutex.run(run);
-    for (const h of hooks) {
-      try {
-        await h();
-      } catch {
-        // after-commit work is best effort (events, cleanup); the commit stands
-      }
-    }
+    });
+    await runHooks(hooks);
     return result;
+  }
+
+  /** SQLite: commits the queued writes in groups until none is left. */
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length) {
+        const group = this.queue.splice(0, MAX_GROUP);
+        const outcomes: Array<{ ok: true; value: unknown; hooks: Hook[] } | { ok: false; error: unknown }> = [];
+        try {
+          await this.db.transaction(async (em) => {
+            for (const w of group) {
+              const hooks: Hook[] = [];
+              await em.query('SAVEPOINT pochtamt_write');
+              try {
+                const value = await w.fn({ em, afterCommit: (h) => hooks.push(h) });
+                await em.query('RELEASE pochtamt_write');
+                outcomes.push({ ok: true, value, hooks });
+              } catch (error) {
+                await em.query('ROLLBACK TO pochtamt_write');
+                await em.query('RELEASE pochtamt_write');
+                outcomes.push({ ok: false, error });
+              }
+            }
+          });
+        } catch (e) {
+          // The commit itself failed (disk full, I/O error): nothing of the group is durable.
+          for (const w of group) w.reject(e);
+          continue;
+        }
+        for (const [i, o] of outcomes.entries()) {
+          if (o.ok) {
+            await runHooks(o.hooks);
+            group[i]!.resolve(o.value);
+          } else group[i]!.reject(o.error);
+        }
+        // Let socket reads run before the next group, so it fills up too.
+        if (this.queue.length) await new Promise<void>((r) => setImmediate(r));
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+}
+
+async function runHooks(hooks: Hook[]): Promise<void> {
+  for (const h of hooks) {
+    try {
+      await h();
+    } catch {
+      // after-commit work is best effort (events); the commit stands
+    }
   }
 }
 

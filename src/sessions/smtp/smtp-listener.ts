@@ -10,7 +10,7 @@ import type { DeliveryService } from '../../delivery/delivery.service.js';
 import { prepareMessage } from '../../delivery/prepare-message.js';
 import { tryNormalizeAddress } from '../../mail/address.js';
 import type { Logger } from '../../observability/logger.js';
-import type { AccountService } from '../../services/account.service.js';
+import type { AccountService, Resolution } from '../../services/account.service.js';
 import type { AuthThrottle } from '../../services/auth-throttle.js';
 import { ServiceError } from '../../services/errors.js';
 import type { MailStoreService } from '../../services/mail-store.service.js';
@@ -40,7 +40,8 @@ const RCPT_REPLY_FLOOR_MS = 3;
 /** Longest command line accepted (RFC 5321 §4.5.3.1.4 says 512; extensions and AUTH need more). */
 const MAX_COMMAND_LENGTH = 4096;
 
-interface TxState { queueId: string; sender: string }
+/** One mail transaction: its queue id, sender, and how each accepted recipient resolved (reused by delivery). */
+interface TxState { queueId: string; sender: string; resolved: Map<string, Resolution> }
 
 export function createSmtpServer(role: SmtpRole, d: SmtpListenerDeps): SMTPServer {
   installEnhancedCodeShim();
@@ -55,7 +56,7 @@ export function createSmtpServer(role: SmtpRole, d: SmtpListenerDeps): SMTPServe
   const txOf = (session: SMTPServerSession): TxState => {
     let t = tx.get(session);
     if (!t || (t as TxState & { n?: number }).n !== session.transaction) {
-      t = Object.assign({ queueId: newQueueId(), sender: '' }, { n: session.transaction });
+      t = Object.assign({ queueId: newQueueId(), sender: '', resolved: new Map<string, Resolution>() }, { n: session.transaction });
       tx.set(session, t);
     }
     return t;
@@ -159,6 +160,7 @@ export function createSmtpServer(role: SmtpRole, d: SmtpListenerDeps): SMTPServe
           const q = await d.mailStore.checkQuota(r.accountIds[0]!, 0);
           if (!q.ok) return reply(smtpError(452, '4.2.2', 'Mailbox full'), q.reason);
         }
+        t.resolved.set(rcpt, r);
         reply();
       }).catch((e: unknown) => {
         log.error({ event: 'smtp.rcpt.error', err: (e as Error).message }, 'rcpt lookup failed');
@@ -194,7 +196,7 @@ export function createSmtpServer(role: SmtpRole, d: SmtpListenerDeps): SMTPServe
         }, { addMissing: true });
         if (data.normalizedLineEnds) d.trace.record('smtp.data.normalized', { queueId: t.queueId, reason: 'bare CR/LF converted to CRLF' });
         const result = await d.delivery.deliver({
-          queueId: t.queueId, sender: t.sender, recipients, raw, accountId,
+          queueId: t.queueId, sender: t.sender, recipients, raw, accountId, resolved: t.resolved,
         });
         if (!result.stored.length && !result.queued.length) {
           const quota = result.failed.every((f) => f.status === '5.2.2');
