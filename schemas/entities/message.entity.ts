@@ -27,4 +27,11 @@ export class MessageEntity {
   /** JSON of the parsed envelope and MIME tree (see src/mime/message-metadata.ts). */
   @Column({ type: 'text' }) envelope!: string;
   @Column({ type: 'text' }) bodyStructure!: string;
+  /**
+   * Searchable text (src/mime/search-text.ts): decoded header lines and decoded text parts,
+   * lower-cased and bounded. Null until computed (IMAP APPEND/COPY set it; SEARCH fills it in
+   * for messages delivered without it), so SEARCH never re-parses a message twice.
+   */
+  @Column({ type: 'text', nullable: true }) searchHeaders!: string | null;
+  @Column({ type: 'text', nullable: true }) searchBody!: string | null;
 }

@@ -7,10 +7,13 @@ import { Command, CommanderError } from 'commander';
 import { describeError } from './context.js';
 import { register as account } from './commands/account.js';
 import { register as alias } from './commands/alias.js';
+import { register as directory } from './commands/directory.js';
 import { register as domain } from './commands/domain.js';
 import { register as group } from './commands/group.js';
 import { register as instance } from './commands/instance.js';
+import { register as quarantine } from './commands/quarantine.js';
 import { register as queue } from './commands/queue.js';
+import { register as security } from './commands/security.js';
 import { register as trace } from './commands/trace.js';
 
 const program = new Command('pochtamt')
@@ -18,7 +21,7 @@ const program = new Command('pochtamt')
   .option('--data <dir>', 'data folder of the instance (env POCHTAMT_DATA; default ./data)')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
-for (const r of [instance, domain, account, alias, group, queue, trace]) r(program);
+for (const r of [instance, domain, account, alias, group, queue, trace, directory, security, quarantine]) r(program);
 program.commands.forEach(function inherit(c: Command) {
   c.exitOverride();
   c.commands.forEach(inherit);

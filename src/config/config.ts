@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Ajv } from 'ajv';
 import YAML from 'yaml';
 import schema from '../../schemas/config.schema.json' with { type: 'json' };
+import type { PolicyConfig } from '../policy/policy-config.js';
 
 export interface ListenerConfig { port: number; host: string; enabled: boolean }
 export interface Config {
@@ -12,7 +13,7 @@ export interface Config {
   logLevel: string;
   database: { url: string | null; schema: string | null };
   tls: { cert: string; key: string };
-  listeners: Record<'smtp' | 'submission' | 'submissions' | 'pop3' | 'pop3s' | 'http', ListenerConfig>;
+  listeners: Record<'smtp' | 'submission' | 'submissions' | 'pop3' | 'pop3s' | 'imap' | 'imaps' | 'http' | 'https', ListenerConfig>;
   limits: {
     maxMessageSize: number; maxRecipients: number; maxConnections: number; maxConnectionsPerIp: number;
     socketTimeoutSeconds: number; authFailuresBeforeDelay: number; authMaxDelaySeconds: number;
@@ -24,6 +25,39 @@ export interface Config {
     smarthost: { host: string; port: number; secure: boolean; user?: string; password?: string } | null;
   };
   adminAddress: string | null;
+  directories: DirectoryConfig[];
+  /** Security baseline: filters, abuse limits, access lists (src/policy/policy-config.ts). */
+  policy: PolicyConfig;
+}
+
+/** One Active Directory / LDAP directory (schemas/config.schema.json#/definitions/directory). */
+export interface DirectoryConfig {
+  id: string;
+  type: 'ad' | 'ldap';
+  enabled: boolean;
+  url: string;
+  startTls: boolean;
+  caFile: string | null;
+  servername: string | null;
+  allowInsecure: boolean;
+  bindDn: string;
+  bindPassword: string | null;
+  bindPasswordFile: string | null;
+  baseDn: string;
+  userBaseDn: string | null;
+  groupBaseDn: string | null;
+  userFilter: string | null;
+  groupFilter: string | null;
+  changeAttribute: 'entryCSN' | 'modifyTimestamp';
+  domains: string[];
+  netbiosDomain: string | null;
+  deletedRetentionDays: number;
+  pollSeconds: number;
+  fullSyncSeconds: number;
+  deleteScanSeconds: number;
+  pageSize: number;
+  timeoutSeconds: number;
+  attributes: Record<string, string>;
 }
 
 export class ConfigError extends Error {}
@@ -92,6 +126,6 @@ export function loadConfig(dataDir: string, env: NodeJS.ProcessEnv = process.env
 }
 
 export const PORT_PROFILES = {
-  dev: { smtp: 2525, submission: 2587, submissions: 2465, pop3: 2110, pop3s: 2995, http: 8080 },
-  standard: { smtp: 25, submission: 587, submissions: 465, pop3: 110, pop3s: 995, http: 80 },
+  dev: { smtp: 2525, submission: 2587, submissions: 2465, pop3: 2110, pop3s: 2995, imap: 2143, imaps: 2993, http: 8080, https: 8443 },
+  standard: { smtp: 25, submission: 587, submissions: 465, pop3: 110, pop3s: 995, imap: 143, imaps: 993, http: 80, https: 443 },
 } as const;

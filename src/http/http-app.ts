@@ -1,7 +1,8 @@
-// The HTTP listener (express): health check and client autoconfiguration for now; the
-// CalDAV/CardDAV handlers mount here later.
+// The HTTP listener (express): health check, client autoconfiguration, and groupware
+// (CalDAV/CardDAV, discovery) mounted from src/dav.
 import express, { type Express } from 'express';
 import type { App } from '../instance/app.js';
+import { mountDav } from '../dav/index.js';
 
 export function createHttpApp(app: App): Express {
   const http = express();
@@ -27,6 +28,10 @@ export function createHttpApp(app: App): Express {
   <emailProvider id="${esc(d.name)}">
     <domain>${esc(d.name)}</domain>
     <displayName>${esc(d.unicodeName)}</displayName>
+    <incomingServer type="imap">
+      <hostname>${esc(host)}</hostname><port>${l.imaps.port}</port><socketType>SSL</socketType>
+      <authentication>password-cleartext</authentication><username>%EMAILADDRESS%</username>
+    </incomingServer>
     <incomingServer type="pop3">
       <hostname>${esc(host)}</hostname><port>${l.pop3s.port}</port><socketType>SSL</socketType>
       <authentication>password-cleartext</authentication><username>%EMAILADDRESS%</username>
@@ -35,10 +40,28 @@ export function createHttpApp(app: App): Express {
       <hostname>${esc(host)}</hostname><port>${l.submissions.port}</port><socketType>SSL</socketType>
       <authentication>password-cleartext</authentication><username>%EMAILADDRESS%</username>
     </outgoingServer>
-  </emailProvider>
+  </emailProvider>${davAutoconfig(app, esc)}
 </clientConfig>
 `);
   };
   http.get(['/mail/config-v1.1.xml', '/.well-known/autoconfig/mail/config-v1.1.xml'], autoconfig);
+  // CalDAV/CardDAV (/dav/), /.well-known/caldav|carddav, Outlook Autodiscover, subscription feeds.
+  mountDav(http, app);
   return http;
+}
+
+/** Thunderbird 102+ reads CalDAV/CardDAV servers from autoconfig (addressBook/calendar elements). */
+function davAutoconfig(app: App, esc: (s: string) => string): string {
+  const l = app.config.listeners;
+  if (!l.https?.enabled) return '';
+  const base = `https://${esc(app.config.hostname)}${l.https.port === 443 ? '' : `:${l.https.port}`}`;
+  return `
+  <addressBook type="carddav">
+    <username>%EMAILADDRESS%</username><authentication>http-basic</authentication>
+    <serverURL>${base}/.well-known/carddav</serverURL>
+  </addressBook>
+  <calendar type="caldav">
+    <username>%EMAILADDRESS%</username><authentication>http-basic</authentication>
+    <serverURL>${base}/.well-known/caldav</serverURL>
+  </calendar>`;
 }

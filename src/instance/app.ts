@@ -8,6 +8,9 @@ import type { Config } from '../config/config.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { AccountService } from '../services/account.service.js';
 import { AuthThrottle } from '../services/auth-throttle.js';
+import { SecurityGuard } from '../policy/guard.js';
+import { PolicyService } from '../policy/policy.service.js';
+import { DirectoryService } from '../services/directory-sync.service.js';
 import { MailStoreService } from '../services/mail-store.service.js';
 import { QueueService } from '../services/queue.service.js';
 import { TraceService } from '../services/trace.service.js';
@@ -25,6 +28,12 @@ export interface App {
   trace: TraceService;
   delivery: DeliveryService;
   throttle: AuthThrottle;
+  /** Access lists, trusted networks and IP bans: `guard.isBanned(ip)` / `await guard.admit(listener, ip, …)` at connect. */
+  guard: SecurityGuard;
+  /** Filter pipeline, greylisting, rate limits, sender lists, quarantine (src/policy/). */
+  policy: PolicyService;
+  /** Directory (AD/LDAP) sync, bind-through logins and the address book; the loop runs only in `serve`. */
+  directories: DirectoryService;
   close(): Promise<void>;
 }
 
@@ -45,11 +54,18 @@ export async function openApp(o: OpenOptions): Promise<App> {
   const delivery = new DeliveryService(store, accounts, mailStore, queue, trace);
   const throttle = new AuthThrottle({
     freeFailures: o.config.limits.authFailuresBeforeDelay, maxDelayMs: o.config.limits.authMaxDelaySeconds * 1000,
-    resetAfterMs: 15 * 60_000,
+    resetAfterMs: (o.config.policy?.bruteForce.windowMinutes ?? 15) * 60_000,
   });
+  const guard = new SecurityGuard(store, o.config.policy, log);
+  throttle.onFailure = guard.onAuthFailure;
+  const policy = new PolicyService({ store, config: o.config, accounts, delivery, trace, log, guard });
+  const directories = new DirectoryService(store, accounts, mailStore, o.config.directories ?? [], o.dataDir, log);
+  if (directories.ids.length) accounts.setDirectoryLogin(directories.authenticator);
   const app: App = {
-    dataDir: o.dataDir, config: o.config, log, store, events, accounts, mailStore, queue, trace, delivery, throttle,
+    dataDir: o.dataDir, config: o.config, log, store, events, accounts, mailStore, queue, trace, delivery, throttle, directories, guard, policy,
     async close() {
+      policy.stop();
+      await directories.stop();
       await trace.flush();
       await store.close();
     },

@@ -2,6 +2,7 @@
 // and blob garbage collection. stop() closes listeners, waits for in-flight work and closes
 // the store, so a clean shutdown loses nothing (and a crash loses nothing acknowledged).
 import { readFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Server as NetServer } from 'node:net';
 import path from 'node:path';
 import { BlobEntity } from '../../schemas/entities/index.js';
@@ -10,8 +11,10 @@ import { OutboundWorker } from '../delivery/outbound-worker.js';
 import { createHttpApp } from '../http/http-app.js';
 import type { Logger } from '../observability/logger.js';
 import { createLogger } from '../observability/logger.js';
+import { createImapServer } from '../sessions/imap/imap-listener.js';
 import { createPop3Server } from '../sessions/pop3/pop3-listener.js';
 import { createSmtpServer, type SmtpRole } from '../sessions/smtp/smtp-listener.js';
+import { SmtpPolicy } from '../policy/smtp-policy.js';
 import { openApp, type App } from './app.js';
 
 export interface RunningServer {
@@ -47,6 +50,7 @@ export async function startServer(opts: { dataDir: string; config?: Config; log?
   });
 
   try {
+    const smtpPolicy = new SmtpPolicy(app.policy);
     const smtpRoles: Array<[string, SmtpRole]> = [['smtp', 'mx'], ['submission', 'submission'], ['submissions', 'submissions']];
     for (const [name, role] of smtpRoles) {
       const l = config.listeners[name as 'smtp'];
@@ -54,6 +58,7 @@ export async function startServer(opts: { dataDir: string; config?: Config; log?
       const srv = createSmtpServer(role, {
         hostname: config.hostname, tls, limits: config.limits, allowPlaintextAuth: config.auth.allowPlaintextWithoutTls,
         accounts: app.accounts, mailStore: app.mailStore, delivery: app.delivery, trace: app.trace, throttle: app.throttle, log,
+        policy: smtpPolicy,
       });
       await listen(name, srv.server, l.port, l.host);
       servers.push({ name, close: () => new Promise<void>((r) => srv.close(() => r())) });
@@ -62,6 +67,13 @@ export async function startServer(opts: { dataDir: string; config?: Config; log?
       const l = config.listeners[name];
       if (!l.enabled) continue;
       const srv = createPop3Server(app, { implicitTls, tls });
+      await listen(name, srv, l.port, l.host);
+      servers.push({ name, close: () => closeNetServer(srv) });
+    }
+    for (const [name, implicitTls] of [['imap', false], ['imaps', true]] as const) {
+      const l = config.listeners[name];
+      if (!l?.enabled) continue;
+      const srv = createImapServer(app, { implicitTls, tls });
       await listen(name, srv, l.port, l.host);
       servers.push({ name, close: () => closeNetServer(srv) });
     }
@@ -76,6 +88,12 @@ export async function startServer(opts: { dataDir: string; config?: Config; log?
       ports.http = typeof addr === 'object' && addr ? addr.port : config.listeners.http.port;
       servers.push({ name: 'http', close: () => new Promise<void>((r) => { srv.close(() => r()); srv.closeAllConnections(); }) });
     }
+    if (config.listeners.https?.enabled) {
+      // Same express app as http, with the mail protocols' certificate (CalDAV/CardDAV over TLS).
+      const srv = createHttpsServer(tls, createHttpApp(app));
+      await listen('https', srv, config.listeners.https.port, config.listeners.https.host);
+      servers.push({ name: 'https', close: () => new Promise<void>((r) => { srv.close(() => r()); srv.closeAllConnections(); }) });
+    }
   } catch (e) {
     for (const s of servers) await s.close();
     await app.close();
@@ -84,6 +102,10 @@ export async function startServer(opts: { dataDir: string; config?: Config; log?
 
   const outbound = new OutboundWorker(app);
   outbound.start();
+  // Ban cache refresh (every node sees a new ban within ~1 s) and hourly pruning of policy tables.
+  app.policy.start();
+  // Directory sync: first run now, then every pollSeconds, so a new AD user gets a mailbox within seconds.
+  app.directories.start();
   const gcTimer = setInterval(() => void collectGarbage(app).catch(() => undefined), 3600_000);
   gcTimer.unref();
   void collectGarbage(app).catch((e) => log.warn({ event: 'store.gc.failed', err: (e as Error).message }, 'gc failed'));
@@ -95,6 +117,7 @@ export async function startServer(opts: { dataDir: string; config?: Config; log?
       clearInterval(gcTimer);
       await Promise.all(servers.map((s) => s.close().catch(() => undefined)));
       await outbound.stop();
+      await app.directories.stop();
       await app.close();
     },
   };

@@ -30,12 +30,30 @@ export interface NewAccount {
   isAdmin?: boolean;
 }
 
+/**
+ * Bind-through logins for accounts with source 'directory' (src/services/directory-auth.ts).
+ * findAccount() maps a login that is not an address (UPN user@REALM, DOMAIN\\name) to an account;
+ * authenticate() verifies against the directory and throws ServiceError AUTH_FAILED, DISABLED
+ * or TEMPORARY (directory unreachable), never succeeding on an empty password.
+ */
+export interface DirectoryLogin {
+  findAccount(login: string): Promise<AccountEntity | null>;
+  authenticate(account: AccountEntity, password: string): Promise<AccountEntity>;
+}
+
 export class AccountService {
+  private directoryLogin: DirectoryLogin | null = null;
+
   constructor(
     private readonly store: Store,
     private readonly mailStore: MailStoreService,
     private readonly opts: { adminAddress?: string | null } = {},
   ) {}
+
+  /** Directory accounts log in through this (set by openApp when directories are configured). */
+  setDirectoryLogin(d: DirectoryLogin | null): void {
+    this.directoryLogin = d;
+  }
 
   private get em(): EntityManager {
     return this.store.em;
@@ -400,7 +418,8 @@ export class AccountService {
    * work is done either way), DISABLED for a disabled or deleted account with a right password.
    */
   async authenticate(username: string, password: string): Promise<AccountEntity> {
-    const acc = await this.getAccount(username);
+    const acc = (await this.getAccount(username)) ?? (await this.directoryLogin?.findAccount(username)) ?? null;
+    if (acc?.source === 'directory' && this.directoryLogin) return this.directoryLogin.authenticate(acc, password);
     const ok = await verifyPassword(acc?.passwordHash ?? null, password);
     if (!acc || !ok) throw new ServiceError('AUTH_FAILED', 'invalid credentials');
     if (!acc.enabled || acc.deletedAt) throw new ServiceError('DISABLED', 'account disabled');

@@ -1,12 +1,16 @@
 // Slows password guessing: after `freeFailures` failures from one IP or against one account,
 // each further attempt waits 2^n seconds (capped), for every protocol that shares this
 // instance. Counters decay after a quiet period. In memory, per process.
+// `onFailure` lets the security guard (src/policy/guard.ts) turn many failures from one IP into
+// a ban stored for all protocols and nodes; the delays here stay per IP and per account.
 export interface ThrottleOptions { freeFailures: number; maxDelayMs: number; resetAfterMs: number }
 
 interface Entry { failures: number; last: number }
 
 export class AuthThrottle {
   private readonly byKey = new Map<string, Entry>();
+  /** Called after each counted failure with the IP's failure count in the current window. */
+  onFailure: ((ip: string, user: string, ipFailures: number) => void) | null = null;
   constructor(private readonly opts: ThrottleOptions, private readonly now: () => number = Date.now) {}
 
   private entry(key: string): Entry | undefined {
@@ -34,6 +38,7 @@ export class AuthThrottle {
       this.byKey.set(key, e);
       if (this.byKey.size > 100_000) this.byKey.delete(this.byKey.keys().next().value!); // bound memory
     }
+    this.onFailure?.(ip, user, this.byKey.get(`ip:${ip}`)?.failures ?? 0);
   }
 
   success(ip: string, user: string): void {

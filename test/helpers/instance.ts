@@ -68,7 +68,7 @@ export async function prepareDataDir(o: InstanceOptions & { schema?: string }): 
     existing = await readFile(cfgPath, 'utf8');
   } catch { /* new */ }
   if (!existing) {
-    const listeners = Object.fromEntries(['smtp', 'submission', 'submissions', 'pop3', 'pop3s', 'http']
+    const listeners = Object.fromEntries(['smtp', 'submission', 'submissions', 'pop3', 'pop3s', 'imap', 'imaps', 'http', 'https']
       .map((k) => [k, { port: 0, host: '127.0.0.1' }]));
     const doc = merge({
       hostname: `mail.${domain}`, logLevel: 'silent',

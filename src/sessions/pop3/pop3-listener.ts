@@ -43,15 +43,25 @@ export function createPop3Server(app: App, opts: Pop3ListenerOptions): net.Serve
   const stlsContext = opts.implicitTls ? null : tls.createSecureContext({ key: opts.tls.key, cert: opts.tls.cert });
   const sessions = new Set<Pop3Session>();
 
-  const refuse = (socket: net.Socket, ip: string, reason: string) => {
+  const refuse = (socket: net.Socket, ip: string, reason: string, text = 'Too many connections, try again later',
+    code: 'SYS/TEMP' | 'SYS/PERM' = 'SYS/TEMP') => {
     log.warn({ event: 'pop3.connection.refused', ip, reason }, 'connection refused');
-    socket.end(errLine('Too many connections, try again later', 'SYS/TEMP'));
+    socket.end(errLine(text, code));
     setTimeout(() => socket.destroy(), 5_000).unref();
   };
 
   const onConnection = (socket: net.Socket) => {
     socket.on('error', (e) => log.debug({ event: 'pop3.connection.error', err: e.message }, 'socket error'));
     const ip = socket.remoteAddress ?? 'unknown';
+    // Security baseline (src/policy/guard.ts): access list, IP ban, connection rate.
+    void app.guard.admit(name, ip, { checkBan: true }).then((a) => {
+      if (socket.destroyed) return;
+      if (!a.ok) return refuse(socket, ip, a.reason, a.text, a.reason === 'access' ? 'SYS/PERM' : 'SYS/TEMP');
+      startSession(socket, ip);
+    });
+  };
+
+  const startSession = (socket: net.Socket, ip: string) => {
     if (sessions.size >= limits.maxConnections) return refuse(socket, ip, 'listener full');
     if (!limiter.acquire(ip)) return refuse(socket, ip, 'per-ip limit');
     const session = new Pop3Session(socket, deps, {

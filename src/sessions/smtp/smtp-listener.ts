@@ -14,6 +14,7 @@ import type { AccountService, Resolution } from '../../services/account.service.
 import type { AuthThrottle } from '../../services/auth-throttle.js';
 import { ServiceError } from '../../services/errors.js';
 import type { MailStoreService } from '../../services/mail-store.service.js';
+import { withPolicyHeaders, type SmtpClient, type SmtpPolicy, type SmtpReply } from '../../policy/smtp-policy.js';
 import { newQueueId, type TraceService } from '../../services/trace.service.js';
 import { ConnectionLimiter } from '../connection-limiter.js';
 import { readData } from './data-reader.js';
@@ -33,6 +34,8 @@ export interface SmtpListenerDeps {
   trace: TraceService;
   throttle: AuthThrottle;
   log: Logger;
+  /** Security baseline (src/policy/smtp-policy.ts): access lists, bans, rates, DNSBL, greylisting, harvest, filters. */
+  policy?: SmtpPolicy | null;
 }
 
 /** RCPT replies on the MX are held to at least this long, so known and unknown addresses answer alike. */
@@ -52,6 +55,12 @@ export function createSmtpServer(role: SmtpRole, d: SmtpListenerDeps): SMTPServe
   // connection, also for ones onConnect refused or that went away before onConnect ran.
   const counted = new WeakSet<SMTPServerSession>();
   const log = d.log.child({ proto: 'smtp', role });
+  // What the policy needs to know about a client; the listener name keys the access lists.
+  const listenerName = role === 'mx' ? 'smtp' : role;
+  const clientOf = (session: SMTPServerSession): SmtpClient => ({
+    listener: listenerName, submission, ip: session.remoteAddress, helo: session.hostNameAppearsAs ?? '',
+    accountId: accountIdOf(session), tls: Boolean(session.secure),
+  });
 
   const txOf = (session: SMTPServerSession): TxState => {
     let t = tx.get(session);
@@ -84,13 +93,20 @@ export function createSmtpServer(role: SmtpRole, d: SmtpListenerDeps): SMTPServe
     hideENHANCEDSTATUSCODES: false,
 
     onConnect(session, cb) {
-      if (!limiter.acquire(session.remoteAddress)) {
-        log.warn({ event: 'smtp.connection.refused', ip: session.remoteAddress }, 'too many connections from this address');
-        return cb(smtpError(421, '4.7.0', 'Too many connections from your address, try again later'));
-      }
-      counted.add(session);
-      log.info({ event: 'smtp.connection.open', ip: session.remoteAddress, id: session.id }, 'connection');
-      cb();
+      const admit = () => {
+        if (!limiter.acquire(session.remoteAddress)) {
+          log.warn({ event: 'smtp.connection.refused', ip: session.remoteAddress }, 'too many connections from this address');
+          return cb(smtpError(421, '4.7.0', 'Too many connections from your address, try again later'));
+        }
+        counted.add(session);
+        log.info({ event: 'smtp.connection.open', ip: session.remoteAddress, id: session.id }, 'connection');
+        cb();
+      };
+      if (!d.policy) return admit();
+      d.policy.connect(session, clientOf(session)).then((refusal) => (refusal ? cb(policyError(refusal)) : admit()), (e: unknown) => {
+        log.error({ event: 'smtp.policy.error', stage: 'connect', err: (e as Error).message }, 'policy check failed');
+        cb(smtpError(421, '4.3.0', 'Temporary local problem, try again later'));
+      });
     },
 
     onClose(session) {
@@ -101,6 +117,8 @@ export function createSmtpServer(role: SmtpRole, d: SmtpListenerDeps): SMTPServe
     onAuth(auth: SMTPServerAuthentication, session, cb) {
       const user = auth.username ?? '';
       const ip = session.remoteAddress;
+      // Banned while this connection was open (e.g. from failures on another protocol).
+      if (d.policy?.isBanned(ip)) return cb(smtpError(421, '4.7.0', 'Too many failed logins from your address, try again later'));
       const delay = Math.min(d.throttle.delayMs(ip, user), d.limits.authMaxDelaySeconds * 1000);
       setTimeout(() => {
         d.accounts.authenticate(user, auth.password ?? '').then((acc) => {
@@ -121,7 +139,7 @@ export function createSmtpServer(role: SmtpRole, d: SmtpListenerDeps): SMTPServe
       const raw = address.address;
       const sender = raw === '' ? '' : tryNormalizeAddress(raw);
       if (sender === null) return cb(smtpError(553, '5.1.7', 'Bad sender address syntax'));
-      const finish = (err?: Error) => {
+      const done = (err?: Error) => {
         if (!err) {
           t.sender = sender;
           d.trace.record('smtp.mail.accepted', {
@@ -130,6 +148,13 @@ export function createSmtpServer(role: SmtpRole, d: SmtpListenerDeps): SMTPServe
           });
         }
         cb(err);
+      };
+      const finish = (err?: Error) => {
+        if (err || !d.policy) return done(err);
+        d.policy.mailFrom(session, clientOf(session), t.queueId, sender).then((refusal) => done(refusal ? policyError(refusal) : undefined), (e: unknown) => {
+          log.error({ event: 'smtp.policy.error', stage: 'mail', queueId: t.queueId, err: (e as Error).message }, 'policy check failed');
+          done(smtpError(451, '4.3.0', 'Temporary local problem, try again later'));
+        });
       };
       if (!submission) return finish();
       if (sender === '') return finish(smtpError(553, '5.7.1', 'Null sender not allowed for submission'));
@@ -146,16 +171,27 @@ export function createSmtpServer(role: SmtpRole, d: SmtpListenerDeps): SMTPServe
         if (err) d.trace.record('smtp.rcpt.rejected', { queueId: t.queueId, sender: t.sender, recipient: rcpt ?? address.address,
           reply: `${err.responseCode} ${err.message}`, reason });
         else d.trace.record('smtp.rcpt.accepted', { queueId: t.queueId, sender: t.sender, recipient: rcpt! });
-        const wait = submission ? 0 : Math.max(0, started + RCPT_REPLY_FLOOR_MS - Date.now());
+        // The harvest tarpit (policy) holds every reply to a client that probed too many unknown addresses.
+        const floor = started + RCPT_REPLY_FLOOR_MS + (d.policy?.rcptDelayMs(session, clientOf(session)) ?? 0);
+        const wait = submission ? 0 : Math.max(0, floor - Date.now());
         if (wait) setTimeout(() => cb(err), wait);
         else cb(err);
       };
       if (!rcpt) return reply(smtpError(501, '5.1.3', 'Bad recipient address syntax'), 'syntax');
+      const blocked = d.policy?.harvestBlocked(session, clientOf(session), t.queueId);
+      if (blocked) return reply(policyError(blocked), blocked.reason);
       d.accounts.resolveRecipient(rcpt).then(async (r) => {
         if (r.kind === 'remote') {
           return submission ? reply() : reply(smtpError(554, '5.7.1', 'Relay access denied'), 'relay');
         }
-        if (r.kind === 'unknown') return reply(smtpError(550, '5.1.1', 'No such user here'), 'unknown user');
+        if (r.kind === 'unknown') {
+          const cut = d.policy?.unknownRecipient(session, clientOf(session), t.queueId);
+          return cut ? reply(policyError(cut), cut.reason) : reply(smtpError(550, '5.1.1', 'No such user here'), 'unknown user');
+        }
+        if (d.policy && !submission) {
+          const grey = await d.policy.localRecipient(session, clientOf(session), t.queueId, t.sender, rcpt);
+          if (grey) return reply(policyError(grey), grey.reason);
+        }
         if (r.accountIds.length === 1 && !r.forwards.length) {
           const q = await d.mailStore.checkQuota(r.accountIds[0]!, 0);
           if (!q.ok) return reply(smtpError(452, '4.2.2', 'Mailbox full'), q.reason);
@@ -188,15 +224,27 @@ export function createSmtpServer(role: SmtpRole, d: SmtpListenerDeps): SMTPServe
         const secure = session.secure;
         const accountId = accountIdOf(session);
         const authed = accountId !== null;
-        const raw = prepareMessage(data.raw, {
+        let raw = prepareMessage(data.raw, {
           hostname: d.hostname, queueId: t.queueId, heloName: session.hostNameAppearsAs, remoteAddress: session.remoteAddress,
           protocol: `ESMTP${secure ? 'S' : ''}${authed ? 'A' : ''}` as 'ESMTP',
           tls: secure && session.tlsOptions ? `${session.tlsOptions.version ?? 'TLS'} ${session.tlsOptions.name}` : null,
           forRecipient: recipients.length === 1 ? recipients[0] : null,
         }, { addMissing: true });
         if (data.normalizedLineEnds) d.trace.record('smtp.data.normalized', { queueId: t.queueId, reason: 'bare CR/LF converted to CRLF' });
+        let folderRole: string | null = null;
+        if (d.policy) {
+          const outcome = await d.policy.data(session, clientOf(session), t.queueId, t.sender, recipients, raw);
+          if (outcome.kind === 'refuse') return fail(policyError(outcome.reply), `policy: ${outcome.reply.reason}`);
+          raw = withPolicyHeaders(raw, outcome.headers, d.hostname);
+          if (outcome.kind === 'quarantine') {
+            const id = await d.policy.quarantine(t.queueId, t.sender, recipients, raw, outcome.step, outcome.reason);
+            d.trace.record('smtp.data.accepted', { queueId: t.queueId, sender: t.sender, size: raw.length, recipients: recipients.length, quarantined: id });
+            return cb(null, `2.6.0 Ok: queued as ${t.queueId}`);
+          }
+          if (outcome.junk) folderRole = 'Junk';
+        }
         const result = await d.delivery.deliver({
-          queueId: t.queueId, sender: t.sender, recipients, raw, accountId, resolved: t.resolved,
+          queueId: t.queueId, sender: t.sender, recipients, raw, accountId, folderRole, resolved: t.resolved,
         });
         if (!result.stored.length && !result.queued.length) {
           const quota = result.failed.every((f) => f.status === '5.2.2');
@@ -214,9 +262,16 @@ export function createSmtpServer(role: SmtpRole, d: SmtpListenerDeps): SMTPServe
   return server;
 }
 
-/** The authenticated account, or null. smtp-server sets `user` to false after STARTTLS, so test the type. */
+/**
+ * The authenticated account of a session, or null. smtp-server leaves `user` undefined before
+ * AUTH but sets it to false after STARTTLS (RFC 3207 §4.2 reset), so test for the id itself.
+ */
 function accountIdOf(session: SMTPServerSession): number | null {
   return typeof session.user === 'number' ? session.user : null;
+}
+
+function policyError(r: SmtpReply): Error & { responseCode: number } {
+  return smtpError(r.code, r.enhanced, r.text);
 }
 
 /** Submission: every From address must be one the account may send as (RFC 6409 §8.1 lets the MSA enforce this). */

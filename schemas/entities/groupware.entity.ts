@@ -1,0 +1,88 @@
+import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+import { BigIntColumn, EpochColumn } from './columns.js';
+
+/**
+ * A DAV collection in one owner's home: a calendar, an address book or a plain WebDAV
+ * collection. `home` is 'calendars' | 'addressbooks' | 'files'; `path` is relative to the home
+ * ('calendar', or 'litmus/coll' for nested plain collections). `syncToken` grows by one with every
+ * change inside the collection (RFC 6578 tokens and the CS:getctag both derive from it).
+ */
+@Entity('dav_collection')
+@Index('dav_collection_owner_path', ['ownerId', 'home', 'path'], { unique: true })
+export class DavCollectionEntity {
+  @PrimaryGeneratedColumn() id!: number;
+  @Column({ type: 'integer' }) ownerId!: number;
+  @Column({ type: 'varchar', length: 16 }) home!: string;
+  @Column({ type: 'varchar', length: 1024 }) path!: string;
+  /** 'calendar' | 'addressbook' | 'collection' */
+  @Column({ type: 'varchar', length: 16 }) kind!: string;
+  @Column({ type: 'varchar', length: 512, default: '' }) displayName!: string;
+  @Column({ type: 'text', default: '' }) description!: string;
+  /** Comma-separated component names a calendar accepts (RFC 4791 §5.2.3), e.g. 'VEVENT,VTODO'. */
+  @Column({ type: 'varchar', length: 128, default: '' }) components!: string;
+  @Column({ type: 'text', nullable: true }) timezone!: string | null;
+  @Column({ type: 'varchar', length: 32, nullable: true }) color!: string | null;
+  @Column({ type: 'integer', nullable: true }) sortOrder!: number | null;
+  /** Dead properties set by clients: JSON object of Clark name -> serialised XML element. */
+  @Column({ type: 'text', default: '{}' }) deadProps!: string;
+  @BigIntColumn({ default: 0 }) syncToken!: number;
+  /** Secret for the public read-only subscription URL; null when not published. */
+  @Index({ unique: true }) @Column({ type: 'varchar', length: 64, nullable: true }) publishToken!: string | null;
+  @EpochColumn() createdAt!: number;
+  @EpochColumn() updatedAt!: number;
+}
+
+/**
+ * One resource in a collection: a calendar object, a vCard, or any file in a plain collection.
+ * `firstStart`/`lastEnd` (UTC ms; null = unbounded) bound every occurrence, so a time-range
+ * query selects candidates in SQL and expands recurrences only for those.
+ */
+@Entity('dav_object')
+@Index('dav_object_collection_name', ['collectionId', 'name'], { unique: true })
+@Index('dav_object_collection_uid', ['collectionId', 'uid'])
+@Index('dav_object_collection_range', ['collectionId', 'firstStart', 'lastEnd'])
+export class DavObjectEntity {
+  @PrimaryGeneratedColumn() id!: number;
+  @Column({ type: 'integer' }) collectionId!: number;
+  @Column({ type: 'varchar', length: 512 }) name!: string;
+  @Column({ type: 'varchar', length: 512, nullable: true }) uid!: string | null;
+  @Column({ type: 'varchar', length: 128 }) contentType!: string;
+  @Column({ type: 'varchar', length: 80 }) etag!: string;
+  @Column({ type: 'text' }) data!: string;
+  @Column({ type: 'integer' }) size!: number;
+  /** VEVENT | VTODO | VJOURNAL | VCARD | null for plain files. */
+  @Column({ type: 'varchar', length: 16, nullable: true }) componentType!: string | null;
+  @BigIntColumn({ nullable: true }) firstStart!: number | null;
+  @BigIntColumn({ nullable: true }) lastEnd!: number | null;
+  @Column({ type: 'boolean', default: false }) recurring!: boolean;
+  @Column({ type: 'text', default: '{}' }) deadProps!: string;
+  @BigIntColumn({ default: 0 }) modToken!: number;
+  @EpochColumn() createdAt!: number;
+  @EpochColumn() updatedAt!: number;
+}
+
+/** Change log for RFC 6578: one row per put/delete, `token` = the collection's syncToken after it. */
+@Entity('dav_change')
+@Index('dav_change_collection_token', ['collectionId', 'token'])
+export class DavChangeEntity {
+  @PrimaryGeneratedColumn() id!: number;
+  @Column({ type: 'integer' }) collectionId!: number;
+  @BigIntColumn() token!: number;
+  @Column({ type: 'varchar', length: 512 }) name!: string;
+  @Column({ type: 'boolean', default: false }) deleted!: boolean;
+}
+
+/** A grant on a collection to one account or one group (members, nested, at request time). */
+@Entity('dav_share')
+@Index('dav_share_collection', ['collectionId'])
+@Index('dav_share_account', ['granteeAccountId'])
+@Index('dav_share_group', ['granteeGroupId'])
+export class DavShareEntity {
+  @PrimaryGeneratedColumn() id!: number;
+  @Column({ type: 'integer' }) collectionId!: number;
+  @Column({ type: 'integer', nullable: true }) granteeAccountId!: number | null;
+  @Column({ type: 'integer', nullable: true }) granteeGroupId!: number | null;
+  /** 'read' | 'read-write' | 'freebusy' */
+  @Column({ type: 'varchar', length: 16 }) access!: string;
+  @EpochColumn() createdAt!: number;
+}

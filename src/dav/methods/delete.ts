@@ -1,0 +1,38 @@
+// DELETE (RFC 4918 §9.6): objects (unbind on the parent, If-Match honoured) and collections the
+// user owns, with everything inside. Deleting a share mounted in the sharee's home removes the
+// sharee's own direct grant (the sharee hides a share by deleting it from their home; a grant
+// through a group stays, since the group owns it). Must not: delete homes.
+import { HttpError, type MethodHandler } from '../types.js';
+import { mustExist, requirePrivilege } from '../util.js';
+
+export const del: MethodHandler = async (ctx, target) => {
+  const r = mustExist(target);
+  const n = r.node;
+  const ifMatch = ctx.req.headers['if-match'] ?? null;
+  if (n.kind === 'object') {
+    requirePrivilege(n.parent.access, 'unbind', ctx.server.hrefOf(r.segs.slice(0, -1), true));
+    const ok = await ctx.gw.deleteObject(n.parent.collection, n.object.name, ifMatch);
+    if (!ok) throw new HttpError(412, 'If-Match failed');
+    if (ctx.sched && n.parent.collection.kind === 'calendar' && n.parent.owner.id === ctx.user.id) {
+      await ctx.sched.afterDelete(ctx.user, n.object.data).catch((e: Error) =>
+        ctx.app.log.warn({ event: 'dav.schedule.failed', err: e.message }, 'implicit scheduling failed'));
+    }
+    ctx.res.status(204).end();
+    return;
+  }
+  if (n.kind === 'collection') {
+    if (ifMatch) throw new HttpError(412, 'collections have no ETag');
+    if (n.mounted) {
+      const direct = (await ctx.gw.listShares(n.collection.id)).some((g) => g.granteeAccountId === ctx.user.id);
+      if (!direct) throw new HttpError(403, 'this share comes from a group; ask the owner to remove it');
+      await ctx.gw.revoke(n.collection.id, { accountId: ctx.user.id });
+      ctx.res.status(204).end();
+      return;
+    }
+    requirePrivilege(n.access, 'write', r.href);
+    await ctx.gw.deleteCollection(n.collection);
+    ctx.res.status(204).end();
+    return;
+  }
+  throw new HttpError(403, 'this resource cannot be deleted');
+};

@@ -1,0 +1,37 @@
+// Virus scanning through clamd's INSTREAM command (src/policy/clamd.client.ts). A virus →
+// 554 5.7.1 (or quarantine, per config); clamd down or slow → the configured failure mode:
+// tempfail 451 4.7.1 (default) or accept with X-Virus-Status: Unscanned.
+// Must not report "clean" for an answer it does not understand. BUGS: messages over maxSize
+// are delivered unscanned (tagged).
+import { clamdScan, type ClamdTarget } from '../clamd.client.js';
+import type { FilterStep, MessageFacts } from '../pipeline.js';
+import type { PolicyConfig } from '../policy-config.js';
+import { reject, tempfail, type Verdict } from '../verdict.js';
+
+export function clamavStep(cfg: PolicyConfig['clamav'], scan: (t: ClamdTarget, d: Buffer) => ReturnType<typeof clamdScan> = clamdScan): FilterStep {
+  // The socket has its own timeout; the pipeline's is a backstop a little later.
+  return {
+    name: 'clamav',
+    get timeoutMs() {
+      return cfg.timeoutMs + 1000;
+    },
+    // Read at failure time, so a reloaded config applies at once.
+    get onFailure(): Verdict {
+      return cfg.onFailure === 'accept'
+        ? { action: 'tag', headers: ['X-Virus-Status: Unscanned (scanner unavailable)\r\n'], reason: 'clamd unavailable, accepted unscanned' }
+        : tempfail(451, '4.7.1', 'Virus scanner unavailable, try again later', 'clamd unavailable');
+    },
+    async run(facts: MessageFacts): Promise<Verdict> {
+      if (facts.raw.length > cfg.maxSize) {
+        return { action: 'tag', headers: ['X-Virus-Status: Unscanned (too large)\r\n'], reason: `not scanned: ${facts.raw.length} bytes > maxSize` };
+      }
+      const r = await scan(cfg, facts.raw);
+      if (r.infected) {
+        const reason = `virus found: ${r.signature}`;
+        if (cfg.action === 'quarantine') return { action: 'quarantine', reason };
+        return reject(554, '5.7.1', `Message rejected: virus found (${r.signature.replace(/[^\x20-\x7e]/g, '?').slice(0, 100)})`, reason);
+      }
+      return { action: 'tag', headers: ['X-Virus-Scanned: ClamAV (Pochtamt)\r\n'], reason: 'clean' };
+    },
+  };
+}

@@ -1,0 +1,135 @@
+// iTIP (RFC 5546) for implicit scheduling (RFC 6638) and iMIP (RFC 6047): reads the organizer
+// and attendees of a stored object, builds REQUEST / REPLY / CANCEL messages from it, sets an
+// attendee's PARTSTAT, and wraps a message in an iMIP e-mail. Must not: do I/O, read the clock
+// (callers pass `now`), or decide who is internal.
+// BUGS: per-instance scheduling (an attendee declining one occurrence) is carried as whole-object
+// PARTSTAT changes; COUNTER / DECLINECOUNTER / REFRESH are not produced.
+import { randomBytes } from 'node:crypto';
+import ICAL from 'ical.js';
+import { parseICalendar } from './icalendar.js';
+
+type Component = InstanceType<typeof ICAL.Component>;
+
+export interface Attendee { address: string; partstat: string; scheduleAgent: string; cn: string | null }
+export interface SchedulingInfo { uid: string; organizer: string | null; attendees: Attendee[]; summary: string; componentType: string }
+
+export function addressOf(calAddress: unknown): string | null {
+  const s = String(calAddress ?? '').trim();
+  const m = /^mailto:(.+)$/i.exec(s);
+  return m ? m[1]!.trim().toLowerCase() : null;
+}
+
+function components(vcal: Component): Component[] {
+  return vcal.getAllSubcomponents().filter((c) => c.name !== 'vtimezone');
+}
+
+/** Organizer and attendees of the master (or first) component; null for unscheduled objects. */
+export function schedulingInfo(text: string): SchedulingInfo | null {
+  let vcal: Component;
+  try {
+    vcal = parseICalendar(text);
+  } catch {
+    return null;
+  }
+  const comps = components(vcal);
+  const main = comps.find((c) => !c.getFirstProperty('recurrence-id')) ?? comps[0];
+  if (!main) return null;
+  const organizer = addressOf(main.getFirstPropertyValue('organizer'));
+  const seen = new Map<string, Attendee>();
+  for (const c of comps) {
+    for (const p of c.getAllProperties('attendee')) {
+      const address = addressOf(p.getFirstValue());
+      if (!address || seen.has(address)) continue;
+      seen.set(address, {
+        address, partstat: String(p.getParameter('partstat') ?? 'NEEDS-ACTION').toUpperCase(),
+        scheduleAgent: String(p.getParameter('schedule-agent') ?? 'SERVER').toUpperCase(), cn: (p.getParameter('cn') as string | undefined) ?? null,
+      });
+    }
+  }
+  if (!organizer && !seen.size) return null;
+  return {
+    uid: String(main.getFirstPropertyValue('uid') ?? ''), organizer, attendees: [...seen.values()],
+    summary: String(main.getFirstPropertyValue('summary') ?? ''), componentType: main.name.toUpperCase(),
+  };
+}
+
+function clone(vcal: Component): Component {
+  return new ICAL.Component(JSON.parse(JSON.stringify(vcal.toJSON())));
+}
+
+/** A REQUEST or CANCEL for the whole object (RFC 5546 §3.2.2 / §3.2.5). */
+export function itipFromObject(text: string, method: 'REQUEST' | 'CANCEL', now: number): string {
+  const vcal = clone(parseICalendar(text));
+  vcal.removeAllProperties('method');
+  vcal.addPropertyWithValue('method', method);
+  for (const c of components(vcal)) {
+    c.updatePropertyWithValue('dtstamp', ICAL.Time.fromJSDate(new Date(now), true));
+    if (method === 'CANCEL') {
+      c.updatePropertyWithValue('status', 'CANCELLED');
+      const seq = Number(c.getFirstPropertyValue('sequence') ?? 0);
+      c.updatePropertyWithValue('sequence', seq + 1);
+    }
+  }
+  return vcal.toString() + '\r\n';
+}
+
+/** A REPLY from one attendee: every component keeps only that attendee (RFC 5546 §3.2.3). */
+export function itipReply(text: string, attendee: string, partstat: string, now: number): string {
+  const vcal = clone(parseICalendar(text));
+  vcal.removeAllProperties('method');
+  vcal.addPropertyWithValue('method', 'REPLY');
+  for (const c of components(vcal)) {
+    for (const p of c.getAllProperties('attendee')) if (addressOf(p.getFirstValue()) !== attendee) c.removeProperty(p);
+    for (const p of c.getAllProperties('attendee')) p.setParameter('partstat', partstat);
+    for (const n of ['description', 'valarm', 'location']) c.removeAllProperties(n);
+    c.removeAllSubcomponents('valarm');
+    c.updatePropertyWithValue('dtstamp', ICAL.Time.fromJSDate(new Date(now), true));
+  }
+  return vcal.toString() + '\r\n';
+}
+
+/** The object as stored for a calendar: no METHOD (RFC 4791 §4.1). */
+export function storable(text: string): string {
+  const vcal = clone(parseICalendar(text));
+  vcal.removeAllProperties('method');
+  return vcal.toString() + '\r\n';
+}
+
+/** Sets `attendee`'s PARTSTAT (and clears SCHEDULE-STATUS) in every component. */
+export function withPartstat(text: string, attendee: string, partstat: string): string {
+  const vcal = clone(parseICalendar(text));
+  for (const c of components(vcal)) {
+    for (const p of c.getAllProperties('attendee')) {
+      if (addressOf(p.getFirstValue()) !== attendee) continue;
+      p.setParameter('partstat', partstat);
+      p.removeParameter('rsvp');
+      p.removeParameter('schedule-status');
+    }
+  }
+  return vcal.toString() + '\r\n';
+}
+
+export function methodOf(text: string): string | null {
+  try {
+    const v = parseICalendar(text).getFirstPropertyValue('method');
+    return v ? String(v).toUpperCase() : null;
+  } catch {
+    return null;
+  }
+}
+
+/** An iMIP e-mail (RFC 6047 §2): text part plus text/calendar with the method parameter. */
+export function imipMessage(o: { from: string; to: string; method: string; itip: string; subject: string; hostname: string; now: number }): Buffer {
+  const boundary = `=_pochtamt_${randomBytes(8).toString('hex')}`;
+  const enc = (s: string) => (/^[\x20-\x7e]*$/.test(s) ? s : `=?UTF-8?B?${Buffer.from(s).toString('base64')}?=`);
+  const b64 = Buffer.from(o.itip).toString('base64').replace(/.{76}/g, '$&\r\n');
+  const lines = [
+    `From: <${o.from}>`, `To: <${o.to}>`, `Subject: ${enc(o.subject)}`, `Date: ${new Date(o.now).toUTCString().replace('GMT', '+0000')}`,
+    `Message-ID: <${randomBytes(12).toString('hex')}@${o.hostname}>`, 'MIME-Version: 1.0',
+    `Content-Type: multipart/alternative; boundary="${boundary}"`, '',
+    `--${boundary}`, 'Content-Type: text/plain; charset=utf-8', 'Content-Transfer-Encoding: 8bit', '', o.subject, '',
+    `--${boundary}`, `Content-Type: text/calendar; charset=utf-8; method=${o.method}`, 'Content-Transfer-Encoding: base64', '', b64, '',
+    `--${boundary}--`, '',
+  ];
+  return Buffer.from(lines.join('\r\n'));
+}

@@ -1,0 +1,435 @@
+// Mail store operations beyond delivery, used by IMAP (and open to any protocol): mailbox
+// rename/delete/subscribe and counters, append of client-supplied messages, copy and move
+// (with blob reference counts), flag stores with UNCHANGEDSINCE, change queries by MODSEQ for
+// resynchronisation, and the rows and search text SEARCH needs. Every change goes through
+// MailStoreService.logChange, so the change log and events stay the one source for live updates.
+// No protocol syntax here. RFC 9051 §2.3.1.1 (UIDs never reused), RFC 7162 (MODSEQ), RFC 4315 (UIDPLUS).
+// BUGS: a rename does not move the subscriptions of children that do not exist (subscriptions
+// are a flag on existing mailboxes only).
+import { In, IsNull, type EntityManager } from 'typeorm';
+import { AccountEntity, MailboxEntity, MailChangeEntity, MessageEntity } from '../../schemas/entities/index.js';
+import { parseMessageMetadata, type Envelope, type MimePart } from '../mime/message-metadata.js';
+import { buildSearchText, normalizeForSearch } from '../mime/search-text.js';
+import type { Store, WriteContext } from '../store/store.js';
+import { ServiceError } from './errors.js';
+import type { MailStoreService } from './mail-store.service.js';
+
+export interface FlagState { uid: number; flags: string[]; modseq: number }
+export interface MessageRow extends FlagState { internalDate: number; size: number; blobHash: string }
+export interface MessageWithMeta extends MessageRow { envelope: Envelope; root: MimePart }
+export interface SearchRow extends MessageRow { searchHeaders?: string; searchBody?: string; sentDate?: number | null }
+
+export interface MailboxCounts {
+  messages: number; unseen: number; deleted: number; size: number; uidNext: number; uidValidity: number; highestModseq: number;
+}
+
+export interface MailboxChanges {
+  /** Everything with a MODSEQ up to this is included (read before the queries). */
+  highestModseq: number;
+  changed: FlagState[];
+  expunged: number[];
+  /** False when the mailbox no longer exists. */
+  exists: boolean;
+}
+
+export interface NewRawMessage { raw: Buffer; flags: string[]; internalDate: number }
+
+/** Rows per IN (...) list: well under SQLite's variable limit. */
+const CHUNK = 500;
+
+const splitFlags = (s: string | null | undefined): string[] => (s ? s.split(' ').filter(Boolean) : []);
+
+/** LIKE pattern for a substring, with "!" as the escape character (same on SQLite and PostgreSQL). */
+export function likeContains(needle: string): string {
+  return `%${needle.replace(/[!%_]/g, (c) => `!${c}`)}%`;
+}
+
+export class MailOpsService {
+  constructor(private readonly store: Store, private readonly mailStore: MailStoreService) {}
+
+  private p(i: number): string {
+    return this.store.isPostgres ? `$${i}` : '?';
+  }
+
+  private async returning<T>(em: EntityManager, sql: string, params: unknown[]): Promise<T[]> {
+    const res = await em.query(sql, params);
+    if (Array.isArray(res) && res.length === 2 && Array.isArray(res[0]) && typeof res[1] === 'number') return res[0] as T[];
+    return res as T[];
+  }
+
+  // ---- mailboxes --------------------------------------------------------------------------------
+
+  async counts(mailboxId: number): Promise<MailboxCounts | null> {
+    const box = await this.store.em.findOneBy(MailboxEntity, { id: mailboxId });
+    if (!box) return null;
+    const count = async (pattern: string, not: boolean) => {
+      const r = await this.store.em.query(`SELECT COUNT(*) AS n FROM message WHERE "mailboxId" = ${this.p(1)}
+        AND (' ' || flags || ' ') ${not ? 'NOT ' : ''}LIKE ${this.p(2)} ESCAPE '!'`, [mailboxId, pattern]) as Array<{ n: number | string }>;
+      return Number(r[0]?.n ?? 0);
+    };
+    return {
+      messages: box.messageCount, unseen: await count('% \\Seen %', true), deleted: await count('% \\Deleted %', false),
+      size: Number(box.totalBytes), uidNext: box.uidNext, uidValidity: Number(box.uidValidity), highestModseq: Number(box.highestModseq),
+    };
+  }
+
+  async setSubscribed(accountId: number, name: string, subscribed: boolean): Promise<boolean> {
+    return this.store.write(async ({ em }) => {
+      const r = await em.update(MailboxEntity, { accountId, name }, { subscribed });
+      return (r.affected ?? 0) > 0;
+    });
+  }
+
+  /**
+   * Renames a mailbox and its children ("a" -> "b" renames "a/x" to "b/x"). Renaming INBOX moves
+   * its messages to a new mailbox and leaves INBOX empty (RFC 9051 §6.3.6).
+   * Throws NOT_FOUND, EXISTS.
+   */
+  async renameMailbox(accountId: number, from: string, to: string): Promise<void> {
+    if (from === 'INBOX') {
+      const inbox = await this.mailStore.getMailbox(accountId, 'INBOX');
+      if (!inbox) throw new ServiceError('NOT_FOUND', 'no INBOX');
+      const target = await this.mailStore.createMailbox(accountId, to);
+      const uids = await this.uids(inbox.id);
+      if (uids.length) await this.move(accountId, inbox.id, target.id, uids);
+      return;
+    }
+    await this.store.write(async (ctx) => {
+      const { em } = ctx;
+      const box = await em.findOneBy(MailboxEntity, { accountId, name: from });
+      if (!box) throw new ServiceError('NOT_FOUND', `no mailbox ${from}`);
+      if (await em.findOneBy(MailboxEntity, { accountId, name: to })) throw new ServiceError('EXISTS', `mailbox ${to} exists`);
+      const children = (await em.find(MailboxEntity, { where: { accountId } })).filter((m) => m.name.startsWith(`${from}/`));
+      for (const c of children) {
+        const newName = to + c.name.slice(from.length);
+        if (await em.findOneBy(MailboxEntity, { accountId, name: newName })) throw new ServiceError('EXISTS', `mailbox ${newName} exists`);
+      }
+      for (const m of [box, ...children]) {
+        await em.update(MailboxEntity, { id: m.id }, { name: to + m.name.slice(from.length) });
+        await this.mailStore.logChange(ctx, { accountId, mailboxId: m.id, kind: 'mailbox', uid: null, modseq: Number(m.highestModseq) });
+      }
+    });
+  }
+
+  /** Deletes a mailbox and its messages (children stay). Throws NOT_FOUND, FORBIDDEN for INBOX. */
+  async deleteMailbox(accountId: number, name: string): Promise<void> {
+    if (name === 'INBOX') throw new ServiceError('FORBIDDEN', 'INBOX cannot be deleted');
+    await this.store.write(async (ctx) => {
+      const box = await ctx.em.findOneBy(MailboxEntity, { accountId, name });
+      if (!box) throw new ServiceError('NOT_FOUND', `no mailbox ${name}`);
+      const msgs = await ctx.em.find(MessageEntity, { where: { mailboxId: box.id }, select: { id: true, size: true, blobHash: true } });
+      for (const m of msgs) await this.mailStore.releaseBlob(ctx, m.blobHash);
+      await ctx.em.delete(MessageEntity, { mailboxId: box.id });
+      const bytes = msgs.reduce((s, m) => s + m.size, 0);
+      await ctx.em.query(`UPDATE account SET "usedBytes" = "usedBytes" - ${this.p(1)}, "usedMessages" = "usedMessages" - ${this.p(2)} WHERE id = ${this.p(3)}`,
+        [bytes, msgs.length, accountId]);
+      await ctx.em.delete(MailboxEntity, { id: box.id });
+      await this.mailStore.logChange(ctx, { accountId, mailboxId: box.id, kind: 'mailbox', uid: null, modseq: Number(box.highestModseq) + 1 });
+    });
+  }
+
+  // ---- reading ----------------------------------------------------------------------------------
+
+  /** Every UID of a mailbox, ascending (the sequence-number map of a SELECT). */
+  async uids(mailboxId: number): Promise<number[]> {
+    const rows = await this.store.em.createQueryBuilder(MessageEntity, 'm').select('m.uid', 'uid')
+      .where('m.mailboxId = :mailboxId', { mailboxId }).orderBy('m.uid', 'ASC').getRawMany<{ uid: number | string }>();
+    return rows.map((r) => Number(r.uid));
+  }
+
+  async fetchRows(mailboxId: number, uids: number[], withMeta: false): Promise<MessageRow[]>;
+  async fetchRows(mailboxId: number, uids: number[], withMeta: true): Promise<MessageWithMeta[]>;
+  async fetchRows(mailboxId: number, uids: number[], withMeta: boolean): Promise<Array<MessageRow | MessageWithMeta>> {
+    const out: Array<MessageRow | MessageWithMeta> = [];
+    for (let i = 0; i < uids.length; i += CHUNK) {
+      const rows = await this.store.em.find(MessageEntity, {
+        where: { mailboxId, uid: In(uids.slice(i, i + CHUNK)) },
+        select: { uid: true, flags: true, modseq: true, internalDate: true, size: true, blobHash: true, envelope: withMeta, bodyStructure: withMeta },
+        order: { uid: 'ASC' },
+      });
+      for (const r of rows) {
+        const base: MessageRow = { uid: r.uid, flags: splitFlags(r.flags), modseq: Number(r.modseq), internalDate: Number(r.internalDate), size: r.size, blobHash: r.blobHash };
+        out.push(withMeta ? { ...base, envelope: JSON.parse(r.envelope) as Envelope, root: JSON.parse(r.bodyStructure) as MimePart } : base);
+      }
+    }
+    return out;
+  }
+
+  /** Flag states of messages changed after `modseq` (new ones included) and UIDs expunged after it. */
+  async changesSince(mailboxId: number, modseq: number): Promise<MailboxChanges> {
+    const box = await this.store.em.findOne(MailboxEntity, { where: { id: mailboxId }, select: { id: true, highestModseq: true } });
+    if (!box) return { highestModseq: modseq, changed: [], expunged: [], exists: false };
+    const highestModseq = Number(box.highestModseq);
+    if (highestModseq <= modseq) return { highestModseq, changed: [], expunged: [], exists: true };
+    const rows = await this.store.em.createQueryBuilder(MessageEntity, 'm').select(['m.uid', 'm.flags', 'm.modseq'])
+      .where('m.mailboxId = :mailboxId AND m.modseq > :modseq', { mailboxId, modseq }).orderBy('m.uid', 'ASC').getMany();
+    return {
+      highestModseq, exists: true,
+      changed: rows.map((r) => ({ uid: r.uid, flags: splitFlags(r.flags), modseq: Number(r.modseq) })),
+      expunged: await this.expungedSince(mailboxId, modseq),
+    };
+  }
+
+  async expungedSince(mailboxId: number, modseq: number): Promise<number[]> {
+    const rows = await this.store.em.createQueryBuilder(MailChangeEntity, 'c').select('c.uid', 'uid')
+      .where('c.mailboxId = :mailboxId AND c.modseq > :modseq AND c.kind = :kind', { mailboxId, modseq, kind: 'expunge' })
+      .getRawMany<{ uid: number | string }>();
+    return [...new Set(rows.map((r) => Number(r.uid)))].sort((a, b) => a - b);
+  }
+
+  /** UIDs carrying \Deleted, optionally limited to `within`. */
+  async deletedUids(mailboxId: number, within?: number[]): Promise<number[]> {
+    const rows = await this.store.em.query(`SELECT uid FROM message WHERE "mailboxId" = ${this.p(1)}
+      AND (' ' || flags || ' ') LIKE ${this.p(2)} ESCAPE '!' ORDER BY uid`, [mailboxId, '% \\Deleted %']) as Array<{ uid: number | string }>;
+    const uids = rows.map((r) => Number(r.uid));
+    if (!within) return uids;
+    const set = new Set(within);
+    return uids.filter((u) => set.has(u));
+  }
+
+  lastChangeId(): Promise<number> {
+    return this.store.em.createQueryBuilder(MailChangeEntity, 'c').select('MAX(c.id)', 'max').getRawOne<{ max: number | string | null }>()
+      .then((r) => Number(r?.max ?? 0));
+  }
+
+  // ---- writing ----------------------------------------------------------------------------------
+
+  /**
+   * Sets flags; all messages changed by one call share one new MODSEQ (RFC 7162 §3.1.3 allows it).
+   * With `unchangedSince`, messages whose MODSEQ is higher are left alone and listed in `modified`.
+   * Returns the resulting state of every message found (changed or not).
+   */
+  async storeFlags(accountId: number, mailboxId: number, uids: number[], flags: string[], mode: 'add' | 'remove' | 'set',
+    unchangedSince: number | null = null): Promise<{ states: FlagState[]; modified: number[]; changed: Set<number> }> {
+    return this.store.write(async (ctx) => {
+      const states: FlagState[] = [];
+      const modified: number[] = [];
+      const changed = new Set<number>();
+      const updates: Array<{ id: number; uid: number; flags: string[] }> = [];
+      for (let i = 0; i < uids.length; i += CHUNK) {
+        const msgs = await ctx.em.find(MessageEntity, {
+          where: { mailboxId, accountId, uid: In(uids.slice(i, i + CHUNK)) }, select: { id: true, uid: true, flags: true, modseq: true },
+          order: { uid: 'ASC' },
+        });
+        for (const m of msgs) {
+          const cur = splitFlags(m.flags);
+          if (unchangedSince !== null && Number(m.modseq) > unchangedSince) {
+            modified.push(m.uid);
+            continue;
+          }
+          const lower = new Set(flags.map((f) => f.toLowerCase()));
+          let next: string[];
+          if (mode === 'set') next = [...new Set(flags)];
+          else if (mode === 'add') next = [...cur, ...flags.filter((f) => !cur.some((c) => c.toLowerCase() === f.toLowerCase()))];
+          else next = cur.filter((c) => !lower.has(c.toLowerCase()));
+          next = [...new Map(next.map((f) => [f.toLowerCase(), f])).values()];
+          const same = next.length === cur.length && next.every((f) => cur.includes(f));
+          if (same) states.push({ uid: m.uid, flags: cur, modseq: Number(m.modseq) });
+          else updates.push({ id: m.id, uid: m.uid, flags: next });
+        }
+      }
+      if (updates.length) {
+        const [row] = await this.returning<{ highestModseq: number | string }>(ctx.em,
+          `UPDATE mailbox SET "highestModseq" = "highestModseq" + 1 WHERE id = ${this.p(1)} RETURNING "highestModseq"`, [mailboxId]);
+        const modseq = Number(row!.highestModseq);
+        for (const u of updates) {
+          const joined = u.flags.join(' ');
+          if (joined.length > 2048) throw new ServiceError('INVALID', 'too many flags on one message');
+          await ctx.em.update(MessageEntity, { id: u.id }, { flags: joined, modseq });
+          await this.mailStore.logChange(ctx, { accountId, mailboxId, kind: 'flags', uid: u.uid, modseq });
+          states.push({ uid: u.uid, flags: u.flags, modseq });
+          changed.add(u.uid);
+        }
+      }
+      states.sort((a, b) => a.uid - b.uid);
+      return { states, modified, changed };
+    });
+  }
+
+  private async checkQuotaFor(em: EntityManager, accountId: number, bytes: number, count: number): Promise<void> {
+    const a = await em.findOne(AccountEntity, {
+      where: { id: accountId }, select: { id: true, quotaBytes: true, quotaMessages: true, usedBytes: true, usedMessages: true },
+    });
+    if (!a) throw new ServiceError('NOT_FOUND', 'no such account');
+    if (Number(a.quotaBytes) > 0 && Number(a.usedBytes) + bytes > Number(a.quotaBytes)) throw new ServiceError('OVER_QUOTA', 'storage quota exceeded');
+    if (a.quotaMessages > 0 && a.usedMessages + count > a.quotaMessages) throw new ServiceError('OVER_QUOTA', 'message quota exceeded');
+  }
+
+  /**
+   * Appends client-supplied messages (IMAP APPEND / MULTIAPPEND) atomically: all or none.
+   * Metadata and search text are computed here, bytes are stored before the rows commit.
+   * Throws NOT_FOUND, OVER_QUOTA.
+   */
+  async appendMessages(accountId: number, mailboxId: number, items: NewRawMessage[]): Promise<{ uidValidity: number; uids: number[] }> {
+    const prepared = items.map((it) => {
+      const metadata = parseMessageMetadata(it.raw);
+      return { ...it, metadata, search: buildSearchText(it.raw, metadata.root) };
+    });
+    const hashes: string[] = [];
+    for (const p of prepared) hashes.push(await this.store.blobs.put(p.raw));
+    return this.store.write(async (ctx) => {
+      const box = await ctx.em.findOneBy(MailboxEntity, { id: mailboxId, accountId });
+      if (!box) throw new ServiceError('NOT_FOUND', 'no such mailbox');
+      await this.checkQuotaFor(ctx.em, accountId, prepared.reduce((s, p) => s + p.raw.length, 0), prepared.length);
+      const uids: number[] = [];
+      for (let i = 0; i < prepared.length; i++) {
+        const p = prepared[i]!;
+        const { uid } = await this.mailStore.append(ctx, {
+          accountId, mailboxId, blobHash: hashes[i]!, size: p.raw.length, metadata: p.metadata, internalDate: p.internalDate, flags: p.flags,
+        });
+        await ctx.em.update(MessageEntity, { mailboxId, uid }, { searchHeaders: p.search.headers, searchBody: p.search.body });
+        uids.push(uid);
+      }
+      return { uidValidity: Number(box.uidValidity), uids };
+    });
+  }
+
+  private async allocateUids(ctx: WriteContext, mailboxId: number, n: number, bytes: number): Promise<{ first: number; modseq: number }> {
+    const [row] = await this.returning<{ uidNext: number | string; highestModseq: number | string }>(ctx.em,
+      `UPDATE mailbox SET "uidNext" = "uidNext" + ${this.p(1)}, "highestModseq" = "highestModseq" + 1,
+       "messageCount" = "messageCount" + ${this.p(2)}, "totalBytes" = "totalBytes" + ${this.p(3)}
+       WHERE id = ${this.p(4)} RETURNING "uidNext", "highestModseq"`, [n, n, bytes, mailboxId]);
+    if (!row) throw new ServiceError('NOT_FOUND', 'no such mailbox');
+    return { first: Number(row.uidNext) - n, modseq: Number(row.highestModseq) };
+  }
+
+  /**
+   * Copies messages to another mailbox of the same account: new rows, new UIDs in source UID
+   * order, the same blob (one more reference each). Throws NOT_FOUND, OVER_QUOTA.
+   */
+  async copy(accountId: number, fromId: number, toId: number, uids: number[]): Promise<{ uidValidity: number; from: number[]; to: number[] }> {
+    return this.store.write(async (ctx) => {
+      const dest = await ctx.em.findOneBy(MailboxEntity, { id: toId, accountId });
+      if (!dest) throw new ServiceError('NOT_FOUND', 'no such mailbox');
+      const msgs: MessageEntity[] = [];
+      for (let i = 0; i < uids.length; i += CHUNK) {
+        msgs.push(...await ctx.em.find(MessageEntity, { where: { mailboxId: fromId, accountId, uid: In(uids.slice(i, i + CHUNK)) }, order: { uid: 'ASC' } }));
+      }
+      msgs.sort((a, b) => a.uid - b.uid);
+      if (!msgs.length) return { uidValidity: Number(dest.uidValidity), from: [], to: [] };
+      const bytes = msgs.reduce((s, m) => s + m.size, 0);
+      await this.checkQuotaFor(ctx.em, accountId, bytes, msgs.length);
+      const { first, modseq } = await this.allocateUids(ctx, toId, msgs.length, bytes);
+      const to: number[] = [];
+      for (let i = 0; i < msgs.length; i++) {
+        const m = msgs[i]!;
+        const uid = first + i;
+        const { id: _id, ...rest } = m;
+        await ctx.em.insert(MessageEntity, { ...rest, mailboxId: toId, uid, modseq });
+        await this.mailStore.addBlobRef(ctx.em, m.blobHash, m.size);
+        await this.mailStore.logChange(ctx, { accountId, mailboxId: toId, kind: 'append', uid, modseq });
+        to.push(uid);
+      }
+      await ctx.em.query(`UPDATE account SET "usedBytes" = "usedBytes" + ${this.p(1)}, "usedMessages" = "usedMessages" + ${this.p(2)} WHERE id = ${this.p(3)}`,
+        [bytes, msgs.length, accountId]);
+      return { uidValidity: Number(dest.uidValidity), from: msgs.map((m) => m.uid), to };
+    });
+  }
+
+  /**
+   * Moves messages atomically (RFC 6851): the rows change mailbox and UID, the source logs an
+   * expunge and the destination an append, all in one transaction. Blob references and quota
+   * usage do not change. Throws NOT_FOUND.
+   */
+  async move(accountId: number, fromId: number, toId: number, uids: number[]): Promise<{ uidValidity: number; from: number[]; to: number[] }> {
+    return this.store.write(async (ctx) => {
+      const dest = await ctx.em.findOneBy(MailboxEntity, { id: toId, accountId });
+      if (!dest) throw new ServiceError('NOT_FOUND', 'no such mailbox');
+      const msgs: Array<Pick<MessageEntity, 'id' | 'uid' | 'size'>> = [];
+      for (let i = 0; i < uids.length; i += CHUNK) {
+        msgs.push(...await ctx.em.find(MessageEntity, {
+          where: { mailboxId: fromId, accountId, uid: In(uids.slice(i, i + CHUNK)) }, select: { id: true, uid: true, size: true },
+        }));
+      }
+      msgs.sort((a, b) => a.uid - b.uid);
+      if (!msgs.length) return { uidValidity: Number(dest.uidValidity), from: [], to: [] };
+      const bytes = msgs.reduce((s, m) => s + m.size, 0);
+      const [src] = await this.returning<{ highestModseq: number | string }>(ctx.em,
+        `UPDATE mailbox SET "highestModseq" = "highestModseq" + 1, "messageCount" = "messageCount" - ${this.p(1)},
+         "totalBytes" = "totalBytes" - ${this.p(2)} WHERE id = ${this.p(3)} RETURNING "highestModseq"`, [msgs.length, bytes, fromId]);
+      const srcModseq = Number(src!.highestModseq);
+      const { first, modseq } = await this.allocateUids(ctx, toId, msgs.length, bytes);
+      const to: number[] = [];
+      for (let i = 0; i < msgs.length; i++) {
+        const m = msgs[i]!;
+        const uid = first + i;
+        await ctx.em.update(MessageEntity, { id: m.id }, { mailboxId: toId, uid, modseq });
+        await this.mailStore.logChange(ctx, { accountId, mailboxId: fromId, kind: 'expunge', uid: m.uid, modseq: srcModseq });
+        await this.mailStore.logChange(ctx, { accountId, mailboxId: toId, kind: 'append', uid, modseq });
+        to.push(uid);
+      }
+      return { uidValidity: Number(dest.uidValidity), from: msgs.map((m) => m.uid), to };
+    });
+  }
+
+  // ---- search -----------------------------------------------------------------------------------
+
+  /**
+   * Computes the search text of messages stored without it (delivered before this existed, or by
+   * a path that does not compute it), a batch at a time. Each message is parsed at most once ever.
+   */
+  async ensureSearchText(mailboxId: number): Promise<void> {
+    for (;;) {
+      const rows = await this.store.em.find(MessageEntity, {
+        where: { mailboxId, searchBody: IsNull() }, select: { id: true, blobHash: true, bodyStructure: true }, take: 100,
+      });
+      if (!rows.length) return;
+      const computed: Array<{ id: number; headers: string; body: string }> = [];
+      for (const r of rows) {
+        let text = { headers: '', body: '' };
+        try {
+          const buf = await this.store.blobs.get(r.blobHash);
+          text = buildSearchText(buf, JSON.parse(r.bodyStructure) as MimePart);
+        } catch {
+          // unreadable blob: index as empty rather than retry on every search
+        }
+        computed.push({ id: r.id, ...text });
+      }
+      await this.store.write(async ({ em }) => {
+        for (const c of computed) await em.update(MessageEntity, { id: c.id }, { searchHeaders: c.headers, searchBody: c.body });
+      });
+    }
+  }
+
+  /**
+   * Rows for evaluating a SEARCH. `like` narrows in SQL (every entry must match: a substring of
+   * searchHeaders or of searchBody, as given); the caller still evaluates the exact program.
+   * Text columns and the sent date are loaded only when asked for.
+   */
+  async searchRows(mailboxId: number, need: { text: boolean; sentDate: boolean },
+    like: Array<{ headers?: string; body?: string }> = []): Promise<SearchRow[]> {
+    if (need.text || like.length) await this.ensureSearchText(mailboxId);
+    const cols = ['m.uid', 'm.flags', 'm.modseq', 'm.internalDate', 'm.size', 'm.blobHash'];
+    if (need.text) cols.push('m.searchHeaders', 'm.searchBody');
+    if (need.sentDate) cols.push('m.envelope');
+    const qb = this.store.em.createQueryBuilder(MessageEntity, 'm').select(cols).where('m.mailboxId = :mailboxId', { mailboxId });
+    like.forEach((l, i) => {
+      const ors: string[] = [];
+      if (l.headers !== undefined) ors.push(`m.searchHeaders LIKE :h${i} ESCAPE '!'`);
+      if (l.body !== undefined) ors.push(`m.searchBody LIKE :b${i} ESCAPE '!'`);
+      if (ors.length) qb.andWhere(`(${ors.join(' OR ')})`, {
+        [`h${i}`]: likeContains(normalizeForSearch(l.headers ?? '')), [`b${i}`]: likeContains(normalizeForSearch(l.body ?? '')),
+      });
+    });
+    const rows = await qb.orderBy('m.uid', 'ASC').getMany();
+    return rows.map((r) => {
+      const row: SearchRow = {
+        uid: r.uid, flags: splitFlags(r.flags), modseq: Number(r.modseq), internalDate: Number(r.internalDate), size: r.size, blobHash: r.blobHash,
+      };
+      if (need.text) {
+        row.searchHeaders = r.searchHeaders ?? '';
+        row.searchBody = r.searchBody ?? '';
+      }
+      if (need.sentDate) {
+        try {
+          const d = (JSON.parse(r.envelope) as Envelope).date;
+          const t = d ? Date.parse(d.replace(/\([^)]*\)/g, '').trim()) : NaN;
+          row.sentDate = Number.isNaN(t) ? null : t;
+        } catch {
+          row.sentDate = null;
+        }
+      }
+      return row;
+    });
+  }
+}

@@ -1,0 +1,130 @@
+// FETCH and UID FETCH (RFC 9051 §6.4.5) with BINARY (RFC 3516), CONDSTORE CHANGEDSINCE and
+// QRESYNC VANISHED (RFC 7162 §3.1.4, §3.2.6). Metadata comes from the rows (ENVELOPE and
+// BODYSTRUCTURE stored at delivery); bytes are read from the blob store only when a body
+// item is asked for. A non-PEEK body fetch sets \Seen first, so FLAGS in the reply are current.
+import { formatDateTime } from '../../../protocols/imap/args.js';
+import { applyPartial, extractBinary, extractSection } from '../../../protocols/imap/body-section.js';
+import { bodyStructureValue, envelopeValue } from '../../../protocols/imap/body-structure.js';
+import { parseFetchArgs, type FetchItem } from '../../../protocols/imap/fetch-args.js';
+import { formatSequenceSet, setContains } from '../../../protocols/imap/sequence-set.js';
+import { atom, formatResponse, lit, str, type Value } from '../../../protocols/imap/response.js';
+import type { MessageRow, MessageWithMeta } from '../../../services/mail-ops.service.js';
+import { resolveUids } from '../message-set.js';
+import { bad, no, ok, type CommandHandler } from '../types.js';
+
+/** Messages loaded per round trip (metadata JSON can be large). */
+const BATCH = 200;
+
+export const fetch: CommandHandler = async (s, req, args) => {
+  const byUid = req.command === 'UID FETCH';
+  const seq = args.seqSet();
+  const fa = parseFetchArgs(args);
+  const sel = s.selected!;
+  if (fa.vanished && (!byUid || !s.qresync)) return bad('VANISHED needs UID FETCH and ENABLE QRESYNC');
+  const items: FetchItem[] = [...fa.items];
+  const has = (k: string) => items.some((i) => i.kind === k);
+  if (byUid && !has('UID')) items.unshift({ kind: 'UID' });
+  if (fa.changedSince !== null) s.condstore = true;
+  if ((fa.changedSince !== null || (s.condstore && has('FLAGS'))) && !has('MODSEQ')) items.push({ kind: 'MODSEQ' });
+  const needMeta = items.some((i) => ['ENVELOPE', 'BODYSTRUCTURE', 'BODY', 'BODY[]', 'BINARY[]', 'BINARY.SIZE'].includes(i.kind));
+  const needBytes = items.some((i) => ['BODY[]', 'BINARY[]', 'BINARY.SIZE', 'RFC822', 'RFC822.HEADER', 'RFC822.TEXT'].includes(i.kind));
+  const setsSeen = !sel.readOnly && items.some((i) => ((i.kind === 'BODY[]' || i.kind === 'BINARY[]') && !i.peek)
+    || i.kind === 'RFC822' || i.kind === 'RFC822.TEXT');
+
+  const uids = resolveUids(s, seq, byUid);
+  if (fa.vanished && !seq.saved) {
+    // "*" reaches past the last existing UID here: the expunged ones may have been the highest.
+    const gone = (await s.deps.ops.expungedSince(sel.mailboxId, fa.changedSince!)).filter((u) => setContains(seq.set, u, Number.MAX_SAFE_INTEGER));
+    if (gone.length) s.send(`* VANISHED (EARLIER) ${formatSequenceSet(gone)}\r\n`);
+  }
+
+  for (let i = 0; i < uids.length; i += BATCH) {
+    const batch = uids.slice(i, i + BATCH);
+    const rows: Array<MessageRow | MessageWithMeta> = needMeta
+      ? await s.deps.ops.fetchRows(sel.mailboxId, batch, true)
+      : await s.deps.ops.fetchRows(sel.mailboxId, batch, false);
+    const seenNow = new Set<number>();
+    if (setsSeen) {
+      const unseen = rows.filter((r) => !r.flags.includes('\\Seen')).map((r) => r.uid);
+      if (unseen.length) {
+        const res = await s.deps.ops.storeFlags(s.account!.id, sel.mailboxId, unseen, ['\\Seen'], 'add');
+        const byUidState = new Map(res.states.map((st) => [st.uid, st]));
+        for (const r of rows) {
+          const st = byUidState.get(r.uid);
+          if (!st) continue;
+          r.flags = st.flags;
+          r.modseq = st.modseq;
+          seenNow.add(r.uid);
+          sel.markReported(r.uid, st.modseq);
+        }
+      }
+    }
+    for (const row of rows) {
+      if (fa.changedSince !== null && row.modseq <= fa.changedSince) continue;
+      const n = sel.seqOf(row.uid);
+      if (!n) continue;
+      const bytes = needBytes ? await s.deps.app.mailStore.getMessageBytes(row.blobHash) : null;
+      const out: Value[] = [];
+      let failed: string | null = null;
+      const list = seenNow.has(row.uid) && !items.some((x) => x.kind === 'FLAGS') ? [...items, { kind: 'FLAGS' } as FetchItem] : items;
+      for (const item of list) {
+        switch (item.kind) {
+          case 'UID': out.push(atom('UID'), row.uid); break;
+          case 'FLAGS': out.push(atom('FLAGS'), row.flags.map((f) => atom(f))); break;
+          case 'MODSEQ': out.push(atom('MODSEQ'), [row.modseq]); break;
+          case 'INTERNALDATE': out.push(atom('INTERNALDATE'), str(formatDateTime(row.internalDate))); break;
+          case 'RFC822.SIZE': out.push(atom('RFC822.SIZE'), row.size); break;
+          case 'ENVELOPE': out.push(atom('ENVELOPE'), envelopeValue((row as MessageWithMeta).envelope)); break;
+          case 'BODYSTRUCTURE': out.push(atom('BODYSTRUCTURE'), bodyStructureValue((row as MessageWithMeta).root, true)); break;
+          case 'BODY': out.push(atom('BODY'), bodyStructureValue((row as MessageWithMeta).root, false)); break;
+          case 'RFC822': out.push(atom('RFC822'), lit(bytes!)); break;
+          case 'RFC822.HEADER': {
+            const r = extractSection(bytes!, (row as MessageWithMeta).root ?? rootOf(bytes!), { path: [], text: 'HEADER', fields: [] });
+            out.push(atom('RFC822.HEADER'), r.ok ? lit(r.data) : null);
+            break;
+          }
+          case 'RFC822.TEXT': {
+            const r = extractSection(bytes!, (row as MessageWithMeta).root ?? rootOf(bytes!), { path: [], text: 'TEXT', fields: [] });
+            out.push(atom('RFC822.TEXT'), r.ok ? lit(r.data) : null);
+            break;
+          }
+          case 'BODY[]': {
+            const r = extractSection(bytes!, (row as MessageWithMeta).root, item.section);
+            const name = `BODY[${item.raw}]${item.partial ? `<${item.partial.start}>` : ''}`;
+            out.push(atom(name), r.ok ? lit(applyPartial(r.data, item.partial)) : null);
+            break;
+          }
+          case 'BINARY[]': {
+            const r = extractBinary(bytes!, (row as MessageWithMeta).root, item.section);
+            if (!r.ok && r.reason === 'unknown-cte') failed = `UNKNOWN-CTE`;
+            const data = r.ok ? applyPartial(r.data, item.partial) : null;
+            const name = `BINARY[${item.raw}]${item.partial ? `<${item.partial.start}>` : ''}`;
+            out.push(atom(name), data ? lit(data, data.includes(0)) : null);
+            break;
+          }
+          case 'BINARY.SIZE': {
+            const r = extractBinary(bytes!, (row as MessageWithMeta).root, item.section);
+            if (!r.ok && r.reason === 'unknown-cte') failed = 'UNKNOWN-CTE';
+            out.push(atom(`BINARY.SIZE[${item.raw}]`), r.ok ? r.data.length : 0);
+            break;
+          }
+        }
+      }
+      if (failed) return no('Unknown Content-Transfer-Encoding', failed);
+      s.send(formatResponse('* ', [n, atom('FETCH'), out], s.fmt));
+      await s.drain();
+    }
+  }
+  return ok(`${req.command} completed`);
+};
+
+function rootOf(bytes: Buffer) {
+  // Only reached for RFC822.HEADER/TEXT without metadata loaded: a header/body split is enough.
+  let i = bytes.indexOf('\r\n\r\n');
+  let bodyStart = i === -1 ? -1 : i + 4;
+  if (i === -1) {
+    i = bytes.indexOf('\n\n');
+    bodyStart = i === -1 ? bytes.length : i + 2;
+  }
+  return { headerStart: 0, bodyStart, bodyEnd: bytes.length } as MessageWithMeta['root'];
+}

@@ -1,0 +1,43 @@
+// STATUS (RFC 9051 §6.3.11) with SIZE (RFC 8438), HIGHESTMODSEQ (RFC 7162), DELETED; also used
+// by LIST ... RETURN (STATUS (...)) (RFC 5819). RECENT is always 0 (\Recent is not kept).
+import { ArgError, type ArgReader } from '../../../protocols/imap/args.js';
+import { atom, str, type Value } from '../../../protocols/imap/response.js';
+import type { ImapSession } from '../session.js';
+import { no, ok, type CommandHandler } from '../types.js';
+
+const ITEMS = new Set(['MESSAGES', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'DELETED', 'SIZE', 'HIGHESTMODSEQ', 'RECENT']);
+
+export function parseStatusItems(l: ArgReader): string[] {
+  const items: string[] = [];
+  while (l.remaining) {
+    const i = l.atom('status item').toUpperCase();
+    if (!ITEMS.has(i)) throw new ArgError(`Unknown status item ${i.slice(0, 32)}`);
+    items.push(i);
+  }
+  if (!items.length) throw new ArgError('Empty status item list');
+  return items;
+}
+
+/** Sends "* STATUS name (...)"; false when the mailbox is gone. */
+export async function sendStatus(s: ImapSession, mailboxId: number, name: string, items: string[]): Promise<boolean> {
+  const c = await s.deps.ops.counts(mailboxId);
+  if (!c) return false;
+  if (items.includes('HIGHESTMODSEQ')) s.condstore = true;
+  const vals: Value[] = [];
+  for (const i of items) {
+    const v = { MESSAGES: c.messages, UIDNEXT: c.uidNext, UIDVALIDITY: c.uidValidity, UNSEEN: c.unseen, DELETED: c.deleted,
+      SIZE: c.size, HIGHESTMODSEQ: c.highestModseq, RECENT: 0 }[i]!;
+    vals.push(atom(i), v);
+  }
+  s.untagged(atom('STATUS'), str(s.wireName(name)), vals);
+  return true;
+}
+
+export const status: CommandHandler = async (s, _req, args) => {
+  const name = args.mailbox();
+  const items = parseStatusItems(args.list('status items'));
+  args.end();
+  const box = await s.deps.app.mailStore.getMailbox(s.account!.id, name);
+  if (!box || !(await sendStatus(s, box.id, box.name, items))) return no('No such mailbox', 'NONEXISTENT');
+  return ok('STATUS completed');
+};

@@ -1,0 +1,174 @@
+// Directory sync and bind-through against a real Samba AD domain controller provisioned once
+// by this suite (test/directory/fixtures/start-samba.sh, realm CORP.TEST, LDAPS with the
+// suite's own CA): samba-tool user create → account and mailbox within 5 s and a login with
+// the AD password (address, UPN, CORP\sAMAccountName; SMTP and IMAP); proxyAddresses alias; disable; rename;
+// nested group list; password change; delete (tombstone via show-deleted) → disabled, kept.
+// Set DIRECTORY_TEST_SAMBA_WORKDIR to reuse a provisioned DC between runs (it is then left running).
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Attribute, Change, type Client } from 'ldapts';
+import { AccountEntity, MailboxEntity } from '../../schemas/entities/index.js';
+import { ServiceError } from '../../src/services/errors.js';
+import { startInstance, type TestInstance } from '../helpers/instance.js';
+import {
+  adminClient, imapLogin, SAMBA_SKIP, sambaTool, sendMx, smtpLogin, startSamba, stopSamba, tempWorkdir, waitFor, type Env,
+} from './servers.js';
+
+const D = 'corp.test';
+const PW = 'Passw0rd!';
+const USERS = 'CN=Users,DC=corp,DC=test';
+/** Unique names per run, so a reused DC (DIRECTORY_TEST_SAMBA_WORKDIR) never sees a clash. */
+const S = randomBytes(2).toString('hex');
+const n = (base: string) => `${base}${S}`;
+
+describe('Samba Active Directory', { skip: SAMBA_SKIP }, () => {
+  const reuse = process.env.DIRECTORY_TEST_SAMBA_WORKDIR;
+  let workdir: string;
+  let env: Env;
+  let ldap: Client;
+  let t: TestInstance;
+
+  const account = (address: string) => t.app.store.em.findOneBy(AccountEntity, { address });
+  const inboxCount = async (accountId: number) => (await t.app.store.em.findOneBy(MailboxEntity, { accountId, name: 'INBOX' }))?.messageCount ?? -1;
+  const authCode = async (user: string, pass: string) => {
+    try {
+      await t.app.accounts.authenticate(user, pass);
+      return 'ok';
+    } catch (e) {
+      assert.ok(e instanceof ServiceError, `expected a ServiceError, got ${String(e)}`);
+      return e.code;
+    }
+  };
+  const createUser = (name: string, mail: string) => sambaTool(env, 'user', 'create', name, PW, '--use-username-as-cn', `--mail-address=${mail}`);
+
+  before(async () => {
+    workdir = reuse ?? await tempWorkdir('ad');
+    env = startSamba(workdir);
+    ldap = await adminClient(env.SAMBA_LDAPS_URL!, env.SAMBA_ADMIN_BIND!, env.SAMBA_ADMIN_PASS!, env.SAMBA_CA_FILE!);
+    await createUser(n('alice'), `${n('alice')}@${D}`);
+    await createUser(n('bob'), `${n('bob')}@${D}`);
+    await sambaTool(env, 'group', 'add', n('staff'), `--mail-address=${n('staff')}@${D}`);
+    await sambaTool(env, 'group', 'add', n('inner'));
+    await sambaTool(env, 'group', 'addmembers', n('inner'), n('bob'));
+    await sambaTool(env, 'group', 'addmembers', n('staff'), `${n('alice')},${n('inner')}`);
+    t = await startInstance({
+      config: {
+        directories: [{
+          id: 'corp', type: 'ad', url: env.SAMBA_LDAPS_URL, caFile: env.SAMBA_CA_FILE, bindDn: env.SAMBA_ADMIN_BIND,
+          bindPassword: env.SAMBA_ADMIN_PASS, baseDn: env.SAMBA_BASE_DN, domains: [D], pollSeconds: 0.5,
+        }],
+      },
+    });
+  });
+
+  after(async () => {
+    await ldap?.unbind().catch(() => undefined);
+    await t?.stop();
+    if (workdir && !reuse) {
+      stopSamba(workdir, true);
+      await rm(path.dirname(workdir), { recursive: true, force: true });
+    }
+  });
+
+  test('the first sync creates accounts keyed by objectGUID; address, UPN and CORP\\name logins work', async () => {
+    const { value: alice } = await waitFor('alice', () => account(`${n('alice')}@${D}`), 15_000);
+    assert.equal(alice.source, 'directory');
+    assert.match(alice.externalId!, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    assert.ok(await inboxCount(alice.id) >= 0);
+    assert.equal(await authCode(`${n('alice')}@${D}`, PW), 'ok');
+    assert.equal(await authCode(`CORP\\${n('alice')}`, PW), 'ok');
+    assert.equal(await authCode(`corp\\${n('alice').toUpperCase()}`, PW), 'ok');
+    assert.equal(await authCode(`${n('alice')}@${D}`, 'Wr0ng-pass'), 'AUTH_FAILED');
+    assert.equal(await smtpLogin(t.ports.submission!, `${n('alice')}@${D}`, PW), 'ok');
+  });
+
+  test('samba-tool user create → account, mailbox and login within 5 s; a UPN other than the mail logs in', async () => {
+    const started = Date.now();
+    await sambaTool(env, 'user', 'create', n('carl'), PW, '--use-username-as-cn', `--mail-address=c.${n('carl')}@${D}`);
+    const { value: carl } = await waitFor('carl', () => account(`c.${n('carl')}@${D}`), 5000);
+    assert.ok(Date.now() - started < 5000 + 1500, 'samba-tool itself takes about a second');
+    assert.ok(await inboxCount(carl.id) >= 0);
+    assert.equal(await smtpLogin(t.ports.submission!, `c.${n('carl')}@${D}`, PW), 'ok');
+    assert.equal(await authCode(`${n('carl')}@${D}`, PW), 'ok', 'UPN login');
+    assert.equal(await smtpLogin(t.ports.submission!, `CORP\\${n('carl')}`, PW), 'ok');
+    assert.equal(await imapLogin(t.ports.imap!, `${n('carl')}@${D}`, PW), 'ok', 'IMAP LOGIN with the UPN');
+  });
+
+  test('proxyAddresses: SMTP: is primary, smtp: delivers as an alias, other types are ignored', async () => {
+    const dn = `CN=${n('alice')},${USERS}`;
+    await ldap.modify(dn, new Change({ operation: 'add', modification: new Attribute({
+      type: 'proxyAddresses', values: [`SMTP:${n('alice')}@${D}`, `smtp:a.${n('alice')}@${D}`, `X500:/o=corp/cn=${n('alice')}`],
+    }) }));
+    const alice = (await account(`${n('alice')}@${D}`))!;
+    await waitFor('alias', async () => (await t.app.accounts.resolveRecipient(`a.${n('alice')}@${D}`)).kind === 'local');
+    const before = await inboxCount(alice.id);
+    await sendMx(t.ports.smtp!, `a.${n('alice')}@${D}`);
+    await waitFor('alias delivery', async () => (await inboxCount(alice.id)) === before + 1);
+  });
+
+  test('a group with mail and a nested group is a list delivering to all; membership follows AD', async () => {
+    const alice = (await account(`${n('alice')}@${D}`))!;
+    const bob = (await account(`${n('bob')}@${D}`))!;
+    const carl = (await account(`c.${n('carl')}@${D}`))!;
+    const list = `${n('staff')}@${D}`;
+    await waitFor('list', async () => {
+      const r = await t.app.accounts.resolveRecipient(list);
+      return r.kind === 'local' && r.accountIds.length === 2;
+    });
+    const [a0, b0] = [await inboxCount(alice.id), await inboxCount(bob.id)];
+    await sendMx(t.ports.smtp!, list);
+    await waitFor('list delivery', async () => (await inboxCount(alice.id)) === a0 + 1 && (await inboxCount(bob.id)) === b0 + 1);
+    await sambaTool(env, 'group', 'addmembers', n('inner'), n('carl'));
+    await waitFor('carl in list', async () => {
+      const r = await t.app.accounts.resolveRecipient(list);
+      return r.kind === 'local' && r.accountIds.includes(carl.id);
+    });
+  });
+
+  test('samba-tool user disable stops logins at once (AD 533) and disables the account; enable restores', async () => {
+    await sambaTool(env, 'user', 'disable', n('carl'));
+    assert.equal(await authCode(`c.${n('carl')}@${D}`, PW), 'DISABLED');
+    await waitFor('carl disabled', async () => (await account(`c.${n('carl')}@${D}`))?.enabled === false);
+    assert.equal(await smtpLogin(t.ports.submission!, `c.${n('carl')}@${D}`, PW), 535);
+    await sambaTool(env, 'user', 'enable', n('carl'));
+    await waitFor('carl enabled', async () => (await account(`c.${n('carl')}@${D}`))?.enabled === true);
+    assert.equal(await authCode(`c.${n('carl')}@${D}`, PW), 'ok');
+  });
+
+  test('a password change in AD takes effect at once', async () => {
+    await sambaTool(env, 'user', 'setpassword', n('bob'), '--newpassword=N3w#Passw0rd');
+    assert.equal(await authCode(`${n('bob')}@${D}`, PW), 'AUTH_FAILED');
+    assert.equal(await authCode(`${n('bob')}@${D}`, 'N3w#Passw0rd'), 'ok');
+  });
+
+  test('samba-tool user rename (sAMAccountName, CN, mail, UPN) keeps the same account and mailbox', async () => {
+    const before = (await account(`c.${n('carl')}@${D}`))!;
+    await sambaTool(env, 'user', 'rename', n('carl'), `--samaccountname=${n('karl')}`, `--force-new-cn=${n('karl')}`,
+      `--mail-address=${n('karl')}@${D}`, `--upn=${n('karl')}@${D}`);
+    const { value: after } = await waitFor('karl', () => account(`${n('karl')}@${D}`));
+    assert.equal(after.id, before.id);
+    assert.equal(await account(`c.${n('carl')}@${D}`), null);
+    assert.equal(await authCode(`CORP\\${n('karl')}`, PW), 'ok');
+    assert.equal(await authCode(`${n('karl')}@${D}`, PW), 'ok');
+  });
+
+  test('samba-tool user delete → the account is disabled and kept (found through its tombstone)', async () => {
+    const before = (await account(`${n('bob')}@${D}`))!;
+    await sambaTool(env, 'user', 'delete', n('bob'));
+    const { value: gone } = await waitFor('bob deleted', async () => {
+      const a = await account(`${n('bob')}@${D}`);
+      return a?.deletedAt ? a : null;
+    });
+    assert.equal(gone.id, before.id);
+    assert.equal(gone.enabled, false);
+    assert.ok(await inboxCount(gone.id) >= 0, 'mailbox kept');
+    const r = await t.app.accounts.resolveRecipient(`${n('staff')}@${D}`);
+    assert.ok(r.kind === 'local' && !r.accountIds.includes(gone.id), 'no longer a list member');
+    const [s] = await t.app.directories.status();
+    assert.equal(s!.lastError, null);
+    assert.equal(s!.conflicts.length, 0, JSON.stringify(s!.conflicts));
+  });
+});
