@@ -1,0 +1,189 @@
+// The Pochtamt side of the directory benchmark: a fresh instance (SQLite store) in the
+// temporary folder with one `directories` entry (as in test/directory/openldap.test.ts) and
+// only the IMAP listener on loopback; the library (openApp → app.directories.sync / 
+// app.accounts.authenticate) for the sync and bind-through timings; `pochtamt serve` as a child
+// process for create-to-login and IMAP LOGIN latency.
+import { createRequire } from 'node:module';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import YAML from 'yaml';
+import { loadConfig } from '../../src/config/config.js';
+import { openApp, type App } from '../../src/instance/app.js';
+import { initInstance } from '../../src/instance/init.js';
+import { silentLogger } from '../../src/observability/logger.js';
+import { waitForImap } from '../imap/common.js';
+import { cleanEnv } from '../imap/pochtamt.js';
+import { q, RawImap } from '../imap/raw.js';
+import { onCleanup, sleep, spawnLogged, stopChild, tail, type Child } from '../smtp/util.js';
+
+const distRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const cliMain = path.join(distRoot, 'src', 'cli', 'main.js');
+const fallbackServe = path.join(distRoot, 'bench', 'smtp', 'serve.js');
+
+interface SqliteDb { prepare(sql: string): { get(...a: unknown[]): unknown }; close(): void }
+const Database = createRequire(import.meta.url)('better-sqlite3') as new (file: string, o: { readonly: boolean; fileMustExist: boolean }) => SqliteDb;
+
+export interface Instance {
+  dataDir: string;
+  imapPort: number;
+  directoryId: string;
+}
+
+/** `pochtamt init`, then the config: IMAP only on 127.0.0.1, quiet logs, the directory. */
+export async function setupInstance(dir: string, domain: string, imapPort: number, directory: Record<string, unknown>): Promise<Instance> {
+  const dataDir = path.join(dir, 'pochtamt');
+  await initInstance({ dataDir, domain, adminPassword: 'bench-admin-password', ports: 'dev' });
+  const cfgFile = path.join(dataDir, 'pochtamt.yaml');
+  const cfg = (YAML.parse(readFileSync(cfgFile, 'utf8')) ?? {}) as Record<string, unknown>;
+  const listeners: Record<string, unknown> = {};
+  for (const n of Object.keys(loadConfig(dataDir, {}).listeners)) listeners[n] = { port: 0, host: '127.0.0.1', enabled: false };
+  listeners.imap = { port: imapPort, host: '127.0.0.1', enabled: true };
+  cfg.listeners = listeners;
+  cfg.logLevel = 'warn';
+  // LOGIN over the plain loopback connection: the figure is the directory bind, not IMAP's TLS.
+  cfg.auth = { ...((cfg.auth as object) ?? {}), allowPlaintextWithoutTls: true };
+  cfg.directories = [directory];
+  writeFileSync(cfgFile, `# written by bench/directory\n${YAML.stringify(cfg)}`);
+  return { dataDir, imapPort, directoryId: String(directory.id) };
+}
+
+export function open(inst: Instance): Promise<App> {
+  return openApp({ dataDir: inst.dataDir, config: loadConfig(inst.dataDir, {}), log: silentLogger });
+}
+
+/** p50/p95/max of a sample, in ms. */
+export function stats(ms: number[]): { n: number; p50: number; p95: number; max: number; mean: number } {
+  const s = [...ms].sort((a, b) => a - b);
+  const at = (p: number) => s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? NaN;
+  return { n: s.length, p50: at(50), p95: at(95), max: s.at(-1) ?? NaN, mean: s.reduce((a, b) => a + b, 0) / (s.length || 1) };
+}
+
+/** `n` sequential app.accounts.authenticate calls (each a fresh TLS bind to the directory), round robin over logins. */
+export async function libraryLogins(app: App, logins: string[], password: string, n: number): Promise<number[]> {
+  const out: number[] = [];
+  // one warm-up (module loading, first TLS context)
+  await app.accounts.authenticate(logins[0]!, password);
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await app.accounts.authenticate(logins[i % logins.length]!, password);
+    out.push(performance.now() - t0);
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ the server
+
+export interface Served {
+  child: Child;
+  logFile: string;
+  stop(): Promise<void>;
+}
+
+export async function serve(inst: Instance, dir: string, say: (s: string) => void): Promise<Served> {
+  const logFile = path.join(dir, 'pochtamt-serve.log');
+  const env = cleanEnv();
+  const start = async (script: string, args: string[]): Promise<Child> => {
+    const child = spawnLogged(process.execPath, [script, ...args], logFile, { env });
+    const unregister = onCleanup('pochtamt serve', () => stopChild(child, 20_000));
+    try {
+      await waitForImap(inst.imapPort, 120_000, () => child.exitCode !== undefined);
+      return child;
+    } catch (e) {
+      unregister();
+      await stopChild(child);
+      throw e;
+    }
+  };
+  let child: Child;
+  try {
+    if (!existsSync(cliMain)) throw new Error(`${cliMain} not found`);
+    child = await start(cliMain, ['serve', '--data', inst.dataDir]);
+  } catch (e) {
+    say(`  'pochtamt serve' did not come up (${(e as Error).message.split('\n')[0]}); trying bench/smtp/serve.js`);
+    try {
+      child = await start(fallbackServe, [inst.dataDir]);
+    } catch (e2) {
+      throw new Error(`Pochtamt did not start: ${(e2 as Error).message}\n--- ${logFile}\n${tail(logFile)}`);
+    }
+  }
+  say(`  pochtamt serve: pid ${child.proc.pid}, IMAP 127.0.0.1:${inst.imapPort}`);
+  return { child, logFile, stop: () => stopChild(child, 20_000) };
+}
+
+/** One IMAP LOGIN on an open connection: OK or not, and the tagged reply (or the error). */
+async function login(c: RawImap, user: string, password: string): Promise<{ ok: boolean; line: string }> {
+  try {
+    return { ok: true, line: await c.command(`LOGIN ${q(user)} ${q(password)}`) };
+  } catch (e) {
+    return { ok: false, line: (e as Error).message };
+  }
+}
+
+/** Connect, LOGIN, LOGOUT; true when LOGIN said OK. */
+export async function imapLoginOnce(port: number, user: string, password: string): Promise<{ ok: boolean; line: string }> {
+  const c = new RawImap(port);
+  try {
+    await c.ready();
+    return await login(c, user, password);
+  } finally {
+    await c.logout().catch(() => undefined);
+    c.destroy();
+  }
+}
+
+/**
+ * IMAP LOGIN latency: `n` logins, each on a fresh connection (the connection and greeting are
+ * not timed; LOGIN → tagged OK is), round robin over the logins.
+ */
+export async function imapLogins(port: number, logins: string[], password: string, n: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const c = new RawImap(port);
+    try {
+      await c.ready();
+      const t0 = performance.now();
+      const r = await login(c, logins[i % logins.length]!, password);
+      const ms = performance.now() - t0;
+      if (!r.ok) throw new Error(`IMAP LOGIN ${logins[i % logins.length]} failed: ${r.line}`);
+      out.push(ms);
+    } finally {
+      c.write('Z LOGOUT\r\n');
+      c.destroy();
+    }
+  }
+  return out;
+}
+
+/**
+ * The new user's path through a running server: `create()` (ldapadd) starts the clock; the
+ * account row is watched in the store (read-only, every 25 ms, so no failed LOGIN is counted by
+ * the auth throttle); then IMAP LOGIN is tried until it succeeds.
+ */
+export async function createToLogin(inst: Instance, address: string, password: string, create: () => Promise<void>, timeoutMs = 30_000):
+Promise<{ addedMs: number; accountMs: number; loginMs: number; attempts: number }> {
+  const db = new Database(path.join(inst.dataDir, 'pochtamt.db'), { readonly: true, fileMustExist: true });
+  try {
+    const stmt = db.prepare('SELECT id FROM account WHERE address = ?');
+    const t0 = performance.now();
+    await create();
+    const addedMs = performance.now() - t0;
+    let accountMs = NaN;
+    while (performance.now() - t0 < timeoutMs) {
+      if (stmt.get(address)) { accountMs = performance.now() - t0; break; }
+      await sleep(25);
+    }
+    if (Number.isNaN(accountMs)) throw new Error(`no account ${address} after ${timeoutMs} ms`);
+    let attempts = 0;
+    for (;;) {
+      attempts++;
+      const r = await imapLoginOnce(inst.imapPort, address, password);
+      if (r.ok) return { addedMs, accountMs, loginMs: performance.now() - t0, attempts };
+      if (performance.now() - t0 > timeoutMs) throw new Error(`IMAP LOGIN ${address} still refused after ${timeoutMs} ms: ${r.line}`);
+      await sleep(50);
+    }
+  } finally {
+    db.close();
+  }
+}
