@@ -48,13 +48,11 @@ export class MailOpsService {
   constructor(private readonly store: Store, private readonly mailStore: MailStoreService) {}
 
   private p(i: number): string {
-    return this.store.isPostgres ? `$${i}` : '?';
+    return this.store.param(i);
   }
 
-  private async returning<T>(em: EntityManager, sql: string, params: unknown[]): Promise<T[]> {
-    const res = await em.query(sql, params);
-    if (Array.isArray(res) && res.length === 2 && Array.isArray(res[0]) && typeof res[1] === 'number') return res[0] as T[];
-    return res as T[];
+  private returning<T>(em: EntityManager, sql: string, params: unknown[]): Promise<T[]> {
+    return this.store.returning<T>(em, sql, params);
   }
 
   // ---- mailboxes --------------------------------------------------------------------------------

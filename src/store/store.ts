@@ -58,6 +58,18 @@ export class Store {
     return this.db.manager;
   }
 
+  /** Placeholder for the i-th (1-based) parameter of a plain SQL statement on this driver. */
+  param(i: number): string {
+    return this.isPostgres ? `$${i}` : '?';
+  }
+
+  /** Rows of a plain `… RETURNING` statement on either driver (node-postgres answers UPDATE with [rows, count]). */
+  async returning<T>(em: EntityManager, sql: string, params: unknown[]): Promise<T[]> {
+    const res = await em.query(sql, params);
+    if (Array.isArray(res) && res.length === 2 && Array.isArray(res[0]) && typeof res[1] === 'number') return res[0] as T[];
+    return res as T[];
+  }
+
   /** Runs `fn` in one transaction; resolves only after the commit is on disk. */
   async write<T>(fn: (ctx: WriteContext) => Promise<T>): Promise<T> {
     if (!this.isPostgres) {
