@@ -2,36 +2,13 @@
 // years, some weekly recurring with COUNT/UNTIL/no end, EXDATEs and overridden instances, some
 // all-day; vCard 3.0 contacts with unique e-mail addresses. Also computes, independently of any
 // server, which events a time range must match (RFC 4791 §9.9), so wrong answers show up.
+import { between as int, pick, rng, shuffle } from '../common/random.js';
 
 /** First day of the data (UTC); events spread over DATA_DAYS days from here. */
 export const DATA_START = Date.UTC(2025, 0, 1);
 export const DATA_DAYS = 730;
 const DAY = 86_400_000;
 const MIN = 60_000;
-
-// ------------------------------------------------------------------ random numbers
-
-/** mulberry32: small, fast, seedable. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const pick = <T>(r: () => number, a: readonly T[]): T => a[Math.floor(r() * a.length)]!;
-const int = (r: () => number, lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
-
-export function shuffle<T>(r: () => number, a: T[]): T[] {
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(r() * (i + 1));
-    [a[i], a[j]] = [a[j]!, a[i]!];
-  }
-  return a;
-}
 
 // ------------------------------------------------------------------ time zones
 

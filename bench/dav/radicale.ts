@@ -3,8 +3,10 @@
 // Radicale has no credential cache), on a loopback port, as `python3 -m radicale --config FILE`.
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { onCleanup, run, spawnLogged, stopChild, tail, type Child } from '../smtp/util.js';
-import { waitForHttp, type DavServer } from './pochtamt.js';
+import { onCleanup } from '../common/cleanup.js';
+import { waitForHttp } from '../common/net.js';
+import { run, spawnLogged, stopChild, tail, type Child } from '../common/process.js';
+import type { DavServer } from './pochtamt.js';
 
 /** Debian's python (peers.md: a pyenv python3 earlier on PATH lacks Debian's modules). */
 export const RADICALE_PYTHON = '/usr/bin/python3';

@@ -2,13 +2,20 @@
 // run. PUT throughput, one-month time-range calendar-query, addressbook-query by e-mail,
 // sync-collection after a batch of changes. See bench/README.md.
 // Usage: npm run bench:dav [-- --events 1000 --contacts 500 ...]
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { freePort, installSignalHandlers, isCleaningUp, onCleanup, procMemKiB, run, runCleanups, tail } from '../smtp/util.js';
+import { installSignalHandlers, isCleaningUp, onCleanup, runMain } from '../common/cleanup.js';
+import { makeWorkDir, parseFlags } from '../common/harness.js';
+import { procMemKiB } from '../common/memory.js';
+import { freePort } from '../common/net.js';
+import { cliMain } from '../common/pochtamt-instance.js';
+import { aptInstall, failPrerequisites } from '../common/prerequisites.js';
+import { run, tail } from '../common/process.js';
+import { tableLines } from '../common/table.js';
 import { generateContacts, generateEvents, monthWindows, type ContactSpec, type EventSpec } from './data.js';
-import { cliMain, startPochtamt, type DavServer } from './pochtamt.js';
+import { startPochtamt, type DavServer } from './pochtamt.js';
 import { RADICALE_PYTHON, startRadicale } from './radicale.js';
 import { addressbookQueries, openSession, putAll, syncRounds, timeRangeQueries, type PhaseResult, type PutResult, type Session } from './workload.js';
 
@@ -57,32 +64,8 @@ const KNOWN = ['events', 'recurring', 'contacts', 'concurrency', 'put-budget', '
 const BOOLEAN = ['etag-only', 'keep', 'quick', 'help'];
 
 function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
-  const flags = new Map<string, string | true>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (!a.startsWith('--')) throw new Error(`unexpected argument '${a}'\n\n${HELP}`);
-    const [k, inline] = a.slice(2).split('=', 2) as [string, string | undefined];
-    if (!KNOWN.includes(k)) throw new Error(`unknown option --${k}\n\n${HELP}`);
-    if (BOOLEAN.includes(k)) flags.set(k, true);
-    else if (inline !== undefined) flags.set(k, inline);
-    else if (i + 1 < argv.length) flags.set(k, argv[++i]!);
-    else throw new Error(`--${k} needs a value`);
-  }
-  if (flags.has('help')) {
-    process.stdout.write(HELP);
-    process.exit(0);
-  }
-  const quick = flags.get('quick') === true;
-  const str = (flag: string, envName: string, def: string) => {
-    const f = flags.get(flag);
-    return typeof f === 'string' ? f : env[envName] ?? def;
-  };
-  const num = (flag: string, envName: string, def: number, min: number, integer = true) => {
-    const v = Number(str(flag, envName, String(def)));
-    if (!Number.isFinite(v) || v < min || (integer && !Number.isInteger(v))) throw new Error(`--${flag}/${envName} must be ${integer ? 'an integer' : 'a number'} >= ${min}`);
-    return v;
-  };
-  const bool = (flag: string, envName: string) => flags.get(flag) === true || /^(1|true|yes)$/i.test(env[envName] ?? '');
+  const { get, str, num, bool } = parseFlags(argv, env, { known: KNOWN, booleans: BOOLEAN, help: HELP });
+  const quick = get('quick') === true;
   const only = str('only', 'BENCH_DAV_ONLY', '');
   if (only && only !== 'pochtamt' && only !== 'radicale') throw new Error('--only must be pochtamt or radicale');
   const recurring = num('recurring', 'BENCH_DAV_RECURRING', 0.1, 0, false);
@@ -112,11 +95,9 @@ function checkPrerequisites(o: Options): void {
     const r = run(RADICALE_PYTHON, ['-c', 'import radicale'], { allowFail: true, timeoutMs: 30_000 });
     if (r.code !== 0) {
       problems.push(`Radicale is not importable by ${RADICALE_PYTHON} (${r.out.trim().split('\n').pop() || `exit ${r.code}`})`);
-      process.stderr.write(`Missing prerequisites:\n  - ${problems.join('\n  - ')}\n\nInstall it with:\n`
-        + '  sudo DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends radicale\n'
+      failPrerequisites(problems, `Install it with:\n${aptInstall(['radicale'])}`
         + '(no system daemon is used: the benchmark runs a private Radicale on a loopback port)\n'
         + 'or benchmark Pochtamt alone with --only pochtamt.\n');
-      process.exit(1);
     }
   }
   if (o.servers.includes('pochtamt')) {
@@ -205,11 +186,7 @@ function printReport(o: Options, runs: ServerRun[]): number {
     return [row.label, f1(p, row.digits), f1(r, row.digits), ratio === null ? (row.ratio ? '-' : '') : `${ratio.toFixed(2)}x`,
       row.target ?? '', check === null ? '' : check ? 'met' : 'NOT MET'];
   });
-  const widths = head.map((h, i) => Math.max(h.length, ...table.map((t) => t[i]!.length)));
-  const line = (c: string[]) => c.map((x, i) => (i === 0 || i >= 4 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join('  ').trimEnd();
-  const out: string[] = [];
-  out.push(line(head), widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const t of table) out.push(line(t));
+  const out: string[] = tableLines(head, table, (i) => i === 0 || i >= 4);
   out.push('', 'Ratio: for throughput Pochtamt / Radicale, for times Radicale / Pochtamt. Higher is better for Pochtamt in both.');
   out.push('The 10x time-range target is checked on p50; p95 <= 50 ms is Pochtamt\'s own p95.');
   let errors = 0;
@@ -240,12 +217,7 @@ async function main(): Promise<void> {
   const progress = Boolean(process.stderr.isTTY);
   const say = (s: string) => process.stderr.write(`${s}\n`);
 
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'pochtamt-bench-dav-'));
-  chmodSync(dir, 0o755);
-  onCleanup('temporary folder', () => {
-    if (o.keep) say(`kept ${dir}`);
-    else rmSync(dir, { recursive: true, force: true });
-  });
+  const dir = makeWorkDir('pochtamt-bench-dav-', o.keep, say);
   const runId = `${Date.now().toString(36)}`;
 
   say(`DAV benchmark: ${o.events} events (${Math.round(o.recurring * 100)}% weekly recurring), ${o.contacts} vCards, PUT concurrency ${o.concurrency}, `
@@ -347,8 +319,4 @@ async function main(): Promise<void> {
   process.exitCode = errors ? 1 : 0;
 }
 
-main().catch((e: unknown) => {
-  if (isCleaningUp()) return;
-  process.stderr.write(`\nbench:dav failed: ${e instanceof Error ? e.message : String(e)}\n`);
-  process.exitCode = 1;
-}).finally(() => runCleanups());
+runMain('bench:dav', main);

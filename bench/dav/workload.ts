@@ -3,11 +3,12 @@
 // phase checks the answers against what the generated data must give, so a fast wrong answer
 // shows up as an error rather than as a good number.
 import { performance } from 'node:perf_hooks';
-import { cpuSeconds } from '../smtp/util.js';
+import { cpuSeconds } from '../common/memory.js';
+import { rng, shuffle } from '../common/random.js';
 import {
   addressbookQueryBody, calendarQueryBody, DavClient, discover, makeAddressbook, makeCalendar, parseMultistatus, syncCollectionBody, XML_HEADERS,
 } from './client.js';
-import { expectedMatches, fmtUtc, modifiedEvent, rng, shuffle, type ContactSpec, type EventSpec } from './data.js';
+import { expectedMatches, fmtUtc, modifiedEvent, type ContactSpec, type EventSpec } from './data.js';
 import type { DavServer } from './pochtamt.js';
 
 export interface Stats { n: number; p50: number; p95: number; mean: number; min: number; max: number }

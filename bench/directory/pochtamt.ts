@@ -3,27 +3,14 @@
 // only the IMAP listener on loopback; the library (openApp → app.directories.sync / 
 // app.accounts.authenticate) for the sync and bind-through timings; `pochtamt serve` as a child
 // process for create-to-login and IMAP LOGIN latency.
-import { createRequire } from 'node:module';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import YAML from 'yaml';
-import { loadConfig } from '../../src/config/config.js';
-import { openApp, type App } from '../../src/instance/app.js';
-import { initInstance } from '../../src/instance/init.js';
-import { silentLogger } from '../../src/observability/logger.js';
+import path from 'node:path';
+import type { App } from '../../src/instance/app.js';
+import { openStoreReadonly } from '../common/pochtamt-db.js';
+import { createInstance, openInstance, serveInstance, type Served } from '../common/pochtamt-instance.js';
+import { sleep } from '../common/process.js';
 import { waitForImap } from '../imap/common.js';
-import { cleanEnv } from '../imap/pochtamt.js';
 import { q, RawImap } from '../imap/raw.js';
-import { onCleanup, sleep, spawnLogged, stopChild, tail, type Child } from '../smtp/util.js';
-
-const distRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const cliMain = path.join(distRoot, 'src', 'cli', 'main.js');
-const fallbackServe = path.join(distRoot, 'bench', 'smtp', 'serve.js');
-
-interface SqliteDb { prepare(sql: string): { get(...a: unknown[]): unknown }; close(): void }
-const Database = createRequire(import.meta.url)('better-sqlite3') as new (file: string, o: { readonly: boolean; fileMustExist: boolean }) => SqliteDb;
 
 export interface Instance {
   dataDir: string;
@@ -33,24 +20,19 @@ export interface Instance {
 
 /** `pochtamt init`, then the config: IMAP only on 127.0.0.1, quiet logs, the directory. */
 export async function setupInstance(dir: string, domain: string, imapPort: number, directory: Record<string, unknown>): Promise<Instance> {
-  const dataDir = path.join(dir, 'pochtamt');
-  await initInstance({ dataDir, domain, adminPassword: 'bench-admin-password', ports: 'dev' });
-  const cfgFile = path.join(dataDir, 'pochtamt.yaml');
-  const cfg = (YAML.parse(readFileSync(cfgFile, 'utf8')) ?? {}) as Record<string, unknown>;
-  const listeners: Record<string, unknown> = {};
-  for (const n of Object.keys(loadConfig(dataDir, {}).listeners)) listeners[n] = { port: 0, host: '127.0.0.1', enabled: false };
-  listeners.imap = { port: imapPort, host: '127.0.0.1', enabled: true };
-  cfg.listeners = listeners;
-  cfg.logLevel = 'warn';
-  // LOGIN over the plain loopback connection: the figure is the directory bind, not IMAP's TLS.
-  cfg.auth = { ...((cfg.auth as object) ?? {}), allowPlaintextWithoutTls: true };
-  cfg.directories = [directory];
-  writeFileSync(cfgFile, `# written by bench/directory\n${YAML.stringify(cfg)}`);
+  const dataDir = await createInstance({
+    dir, domain, bench: 'directory', via: 'library', listeners: { imap: imapPort },
+    edit: (cfg) => {
+      // LOGIN over the plain loopback connection: the figure is the directory bind, not IMAP's TLS.
+      cfg.auth = { ...((cfg.auth as object) ?? {}), allowPlaintextWithoutTls: true };
+      cfg.directories = [directory];
+    },
+  }, () => {});
   return { dataDir, imapPort, directoryId: String(directory.id) };
 }
 
 export function open(inst: Instance): Promise<App> {
-  return openApp({ dataDir: inst.dataDir, config: loadConfig(inst.dataDir, {}), log: silentLogger });
+  return openInstance(inst.dataDir);
 }
 
 /** p50/p95/max of a sample, in ms. */
@@ -75,41 +57,13 @@ export async function libraryLogins(app: App, logins: string[], password: string
 
 // ------------------------------------------------------------------ the server
 
-export interface Served {
-  child: Child;
-  logFile: string;
-  stop(): Promise<void>;
-}
-
 export async function serve(inst: Instance, dir: string, say: (s: string) => void): Promise<Served> {
-  const logFile = path.join(dir, 'pochtamt-serve.log');
-  const env = cleanEnv();
-  const start = async (script: string, args: string[]): Promise<Child> => {
-    const child = spawnLogged(process.execPath, [script, ...args], logFile, { env });
-    const unregister = onCleanup('pochtamt serve', () => stopChild(child, 20_000));
-    try {
-      await waitForImap(inst.imapPort, 120_000, () => child.exitCode !== undefined);
-      return child;
-    } catch (e) {
-      unregister();
-      await stopChild(child);
-      throw e;
-    }
-  };
-  let child: Child;
-  try {
-    if (!existsSync(cliMain)) throw new Error(`${cliMain} not found`);
-    child = await start(cliMain, ['serve', '--data', inst.dataDir]);
-  } catch (e) {
-    say(`  'pochtamt serve' did not come up (${(e as Error).message.split('\n')[0]}); trying bench/smtp/serve.js`);
-    try {
-      child = await start(fallbackServe, [inst.dataDir]);
-    } catch (e2) {
-      throw new Error(`Pochtamt did not start: ${(e2 as Error).message}\n--- ${logFile}\n${tail(logFile)}`);
-    }
-  }
-  say(`  pochtamt serve: pid ${child.proc.pid}, IMAP 127.0.0.1:${inst.imapPort}`);
-  return { child, logFile, stop: () => stopChild(child, 20_000) };
+  const server = await serveInstance({
+    dataDir: inst.dataDir, logFile: path.join(dir, 'pochtamt-serve.log'), fallback: true, cleanupName: 'pochtamt serve', stopGraceMs: 20_000,
+    ready: (isDead) => waitForImap(inst.imapPort, 120_000, isDead),
+  }, say);
+  say(`  pochtamt serve: pid ${server.pid}, IMAP 127.0.0.1:${inst.imapPort}`);
+  return server;
 }
 
 /** One IMAP LOGIN on an open connection: OK or not, and the tagged reply (or the error). */
@@ -163,7 +117,7 @@ export async function imapLogins(port: number, logins: string[], password: strin
  */
 export async function createToLogin(inst: Instance, address: string, password: string, create: () => Promise<void>, timeoutMs = 30_000):
 Promise<{ addedMs: number; accountMs: number; loginMs: number; attempts: number }> {
-  const db = new Database(path.join(inst.dataDir, 'pochtamt.db'), { readonly: true, fileMustExist: true });
+  const db = openStoreReadonly(inst.dataDir);
   try {
     const stmt = db.prepare('SELECT id FROM account WHERE address = ?');
     const t0 = performance.now();

@@ -11,7 +11,10 @@ import { performance } from 'node:perf_hooks';
 import { GroupMemberEntity } from '../../schemas/entities/index.js';
 import type { App } from '../../src/instance/app.js';
 import type { SyncReport } from '../../src/services/directory-sync.service.js';
-import { freePort, installSignalHandlers, isCleaningUp, onCleanup, runCleanups, sleep } from '../smtp/util.js';
+import { installSignalHandlers, isCleaningUp, onCleanup, runCleanups } from '../common/cleanup.js';
+import { freePort } from '../common/net.js';
+import { sleep } from '../common/process.js';
+import { tableLines } from '../common/table.js';
 import {
   adGroupsLdif, adOuLdif, adUsersLdif, changesLdif, expectedMemberships, groups, ldapLdif, newAdUserLdif, newLdapUserLdif,
   PASSWORD, type AdLayout, type BenchGroup, type LdapLayout, type Shape,
@@ -133,9 +136,7 @@ function row(server: string, what: string, ms: number | null, targetMs: number |
 function printTable(): void {
   const head = ['Server', 'Figure', 'Value', 'Target', 'Result', 'Notes'];
   const body = rows.map((r) => [r.server, r.what, r.value, r.target, r.pass === null ? '' : r.pass ? 'PASS' : 'FAIL', r.note ?? '']);
-  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 2 ? c.padStart(w[i]!) : c.padEnd(w[i]!))).join('  ').trimEnd();
-  process.stdout.write(`\n${line(head)}\n${w.map((n) => '-'.repeat(n)).join('  ')}\n${body.map(line).join('\n')}\n`);
+  process.stdout.write(`\n${tableLines(head, body, (i) => i !== 2).join('\n')}\n`);
 }
 
 function loadNote(): string {

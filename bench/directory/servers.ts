@@ -7,7 +7,8 @@ import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { onCleanup, runLogged, sleep } from '../smtp/util.js';
+import { onCleanup } from '../common/cleanup.js';
+import { runLogged, sleep } from '../common/process.js';
 
 const execFileP = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));

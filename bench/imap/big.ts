@@ -1,6 +1,6 @@
 // SELECT + FETCH 1:* (FLAGS) on the big mailbox, timed from a lean raw-socket client (a full
 // client library would spend more time parsing 100,000 FETCH lines than some servers take).
-import { sleep } from '../smtp/util.js';
+import { sleep } from '../common/process.js';
 import { memoryKiB, type Server } from './common.js';
 import { RawImap, q } from './raw.js';
 

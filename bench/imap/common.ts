@@ -1,6 +1,6 @@
 // Shared types and small helpers of the IMAP benchmark.
-import { readFileSync, readdirSync } from 'node:fs';
-import { procMemKiB, pssKiB, sleep } from '../smtp/util.js';
+import { procMemKiB, pssKiB } from '../common/memory.js';
+import { sleep } from '../common/process.js';
 import { RawImap } from './raw.js';
 
 /** What both servers are loaded with (the same users, passwords and messages). */
@@ -40,20 +40,6 @@ export interface Server {
 export function memoryKiB(s: Server): number {
   if (s.memoryKind === 'RSS') return procMemKiB(s.pids()[0]!)?.rss ?? 0;
   return pssKiB(s.pids());
-}
-
-/** pid and all its descendants, from /proc/<pid>/task/<tid>/children. */
-export function descendants(pid: number): number[] {
-  const out = [pid];
-  for (let i = 0; i < out.length; i++) {
-    try {
-      for (const tid of readdirSync(`/proc/${out[i]}/task`)) {
-        const kids = readFileSync(`/proc/${out[i]}/task/${tid}/children`, 'utf8').trim();
-        if (kids) out.push(...kids.split(/\s+/).map(Number));
-      }
-    } catch { /* gone */ }
-  }
-  return out;
 }
 
 /** Waits until 127.0.0.1:port greets with "* OK". */

@@ -3,20 +3,7 @@
 // subjects in several charsets, 8-bit bodies. The same seed gives the same bytes, so both
 // servers are loaded with identical messages.
 
-/** Small, fast, seedable PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export const pick = <T>(r: () => number, a: readonly T[]): T => a[Math.floor(r() * a.length)]!;
-export const between = (r: () => number, lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
+import { between, pick, rng } from '../common/random.js';
 
 /** Envelope sender of the corpus: Pochtamt's delivery adds `Return-Path: <CORPUS_SENDER>`, the maildir copies get the same line. */
 export const CORPUS_SENDER = 'sender@example.net';

@@ -5,8 +5,10 @@
 // before the server starts.
 import { chmodSync, chownSync, linkSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { killPid, onCleanup, pidAlive, run, runLogged, spawnLogged, stopChild, tail, type Child } from '../smtp/util.js';
-import { descendants, pool, waitForImap, type BenchData, type Server } from './common.js';
+import { onCleanup } from '../common/cleanup.js';
+import { descendants } from '../common/memory.js';
+import { killPid, pidAlive, run, runLogged, spawnLogged, stopChild, tail, type Child } from '../common/process.js';
+import { pool, waitForImap, type BenchData, type Server } from './common.js';
 import { CORPUS_SENDER } from './corpus.js';
 
 export interface DovecotOptions {

@@ -1,7 +1,7 @@
 // Many concurrent authenticated IDLE connections (lean raw-socket clients, so one process holds
 // 10,000), the server's memory with them open, and one delivery to every account they are
 // logged in to: the time until each connection has reported the new message (* n EXISTS).
-import { sleep } from '../smtp/util.js';
+import { sleep } from '../common/process.js';
 import { memoryKiB, percentile, pool, type Server } from './common.js';
 import { RawImap, q, sendMail } from './raw.js';
 import { CORPUS_SENDER } from './corpus.js';

@@ -3,9 +3,12 @@
 // with a seeded PRNG so that both servers get the same sequence of choices. One more imapflow
 // connection per account sits in IDLE and times the EXISTS that APPENDs by the clients cause.
 import { ImapFlow } from 'imapflow';
-import { cpuSeconds, isCleaningUp, sleep } from '../smtp/util.js';
+import { isCleaningUp } from '../common/cleanup.js';
+import { cpuSeconds } from '../common/memory.js';
+import { between, pick, rng } from '../common/random.js';
+import { sleep } from '../common/process.js';
 import { memoryKiB, percentile, type Server } from './common.js';
-import { RARE_WORD, between, makeSmallMessage, pick, rng } from './corpus.js';
+import { RARE_WORD, makeSmallMessage } from './corpus.js';
 
 export const OPS = ['SELECT', 'FETCH FLAGS', 'FETCH BODYSTRUCTURE', 'FETCH BODY[]', 'STORE', 'APPEND', 'SEARCH', 'EXPUNGE'] as const;
 export type Op = (typeof OPS)[number];

@@ -3,31 +3,13 @@
 // app.delivery.deliver, the 100,000-message mailbox through mailStore.append in big
 // transactions), then run as a separate `pochtamt serve` process with only the IMAP and MX
 // listeners on loopback ports.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import YAML from 'yaml';
-import { loadConfig } from '../../src/config/config.js';
-import { openApp, type App } from '../../src/instance/app.js';
-import { initInstance } from '../../src/instance/init.js';
+import type { App } from '../../src/instance/app.js';
 import { parseMessageMetadata } from '../../src/mime/message-metadata.js';
-import { silentLogger } from '../../src/observability/logger.js';
-import { onCleanup, spawnLogged, stopChild, tail, type Child } from '../smtp/util.js';
+import { createInstance, openInstance, serveInstance } from '../common/pochtamt-instance.js';
 import type { BenchData, Server } from './common.js';
 import { waitForImap } from './common.js';
 import { CORPUS_SENDER } from './corpus.js';
-
-/** dist root: this file is <root>/bench/imap/pochtamt.js once compiled. */
-const distRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const cliMain = path.join(distRoot, 'src', 'cli', 'main.js');
-const fallbackServe = path.join(distRoot, 'bench', 'smtp', 'serve.js');
-
-/** Environment for Pochtamt processes: no override may point the instance elsewhere (e.g. DATABASE_URL). */
-export function cleanEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('POCHTAMT_') && k !== 'DATABASE_URL') env[k] = v;
-  return env;
-}
 
 export interface PochtamtOptions {
   dir: string;
@@ -38,24 +20,18 @@ export interface PochtamtOptions {
 }
 
 export async function setupPochtamt(o: PochtamtOptions, data: BenchData, say: (s: string) => void): Promise<Server> {
-  const dataDir = path.join(o.dir, 'pochtamt');
   const t0 = Date.now();
-  await initInstance({ dataDir, domain: data.domain, adminPassword: 'bench-admin-password', ports: 'dev' });
+  // IMAP + MX on loopback, every other listener off, limits for the IDLE test, quiet logs.
+  const dataDir = await createInstance({
+    dir: o.dir, domain: data.domain, bench: 'imap', via: 'library', listeners: { imap: o.imapPort, smtp: o.smtpPort },
+    limits: { maxConnections: o.maxConnections, maxConnectionsPerIp: o.maxConnections },
+    // LOGIN over plain loopback connections, as the Dovecot side is configured: the figures are IMAP's, not TLS's.
+    edit: (cfg) => {
+      cfg.auth = { ...((cfg.auth as object) ?? {}), allowPlaintextWithoutTls: true };
+    },
+  }, say);
 
-  // Config: IMAP + MX on loopback, every other listener off, limits for the IDLE test, quiet logs.
-  const cfgFile = path.join(dataDir, 'pochtamt.yaml');
-  const cfg = (YAML.parse(readFileSync(cfgFile, 'utf8')) ?? {}) as Record<string, unknown>;
-  const names = Object.keys(loadConfig(dataDir, {}).listeners);
-  const listeners: Record<string, unknown> = {};
-  for (const n of names) listeners[n] = { port: 0, host: '127.0.0.1', enabled: false };
-  listeners.imap = { port: o.imapPort, host: '127.0.0.1', enabled: true };
-  listeners.smtp = { port: o.smtpPort, host: '127.0.0.1', enabled: true };
-  cfg.listeners = listeners;
-  cfg.logLevel = 'warn';
-  cfg.limits = { ...((cfg.limits as object) ?? {}), maxConnections: o.maxConnections, maxConnectionsPerIp: o.maxConnections };
-  writeFileSync(cfgFile, `# written by bench/imap\n${YAML.stringify(cfg)}`);
-
-  const app = await openApp({ dataDir, config: loadConfig(dataDir, {}), log: silentLogger });
+  const app = await openInstance(dataDir);
   try {
     for (const u of data.allUsers()) await app.accounts.addAccount({ address: u, password: data.password });
     say(`  Pochtamt: instance and ${data.allUsers().length} accounts ready (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
@@ -66,45 +42,21 @@ export async function setupPochtamt(o: PochtamtOptions, data: BenchData, say: (s
   }
 
   // Serve as a separate process, through bash to raise its open-files limit.
-  const logFile = path.join(o.dir, 'pochtamt.log');
-  const env = cleanEnv();
-  const start = async (script: string, args: string[]): Promise<Child> => {
-    const child = spawnLogged('bash', ['-c', `ulimit -n ${o.maxFds} 2>/dev/null; exec "$0" "$@"`, process.execPath, script, ...args], logFile, { env });
-    const unregister = onCleanup('pochtamt server', () => stopChild(child, 20_000));
-    try {
-      await waitForImap(o.imapPort, 60_000, () => child.exitCode !== undefined);
-      return child;
-    } catch (e) {
-      unregister();
-      await stopChild(child);
-      throw e;
-    }
-  };
-  let child: Child;
-  let via = 'pochtamt serve';
-  try {
-    if (!existsSync(cliMain)) throw new Error(`${cliMain} not found`);
-    child = await start(cliMain, ['serve', '--data', dataDir]);
-  } catch (e) {
-    say(`  'pochtamt serve' did not come up (${(e as Error).message.split('\n')[0]}); trying bench/smtp/serve.js`);
-    try {
-      child = await start(fallbackServe, [dataDir]);
-      via = 'bench/smtp/serve.js (startServer)';
-    } catch (e2) {
-      throw new Error(`Pochtamt did not start: ${(e2 as Error).message}\n--- ${logFile}\n${tail(logFile)}`);
-    }
-  }
-  say(`  Pochtamt: pid ${child.proc.pid}, IMAP 127.0.0.1:${o.imapPort}, MX 127.0.0.1:${o.smtpPort} (${via})`);
+  const server = await serveInstance({
+    dataDir, logFile: path.join(o.dir, 'pochtamt.log'), maxFds: o.maxFds, shell: 'bash', fallback: true, stopGraceMs: 20_000,
+    ready: (isDead) => waitForImap(o.imapPort, 60_000, isDead),
+  }, say);
+  say(`  Pochtamt: pid ${server.pid}, IMAP 127.0.0.1:${o.imapPort}, MX 127.0.0.1:${o.smtpPort} (${server.via})`);
   return {
     name: 'pochtamt',
     label: 'Pochtamt',
     imapPort: o.imapPort,
-    logFile,
-    pids: () => [child.proc.pid!],
-    alive: () => child.exitCode === undefined,
+    logFile: server.logFile,
+    pids: () => [server.pid],
+    alive: () => server.alive(),
     memoryKind: 'RSS',
     deliver: { kind: 'smtp', port: o.smtpPort },
-    stop: () => stopChild(child, 20_000),
+    stop: () => server.stop(),
   };
 }
 

@@ -1,12 +1,18 @@
 // IMAP benchmark: the same load mix, IDLE fan-out and big-mailbox test against Pochtamt and a
 // private Dovecot, loaded with the same messages, in one run. See bench/README.md.
 // Usage: npm run bench:imap [-- --clients 20 --seconds 30 --idle 1000 --big ...]
-import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, installSignalHandlers, isCleaningUp, mib, onCleanup, runCleanups, which } from '../smtp/util.js';
+import { installSignalHandlers, isCleaningUp, runMain } from '../common/cleanup.js';
+import { makeWorkDir, parseFlags } from '../common/harness.js';
+import { ensureFileLimit } from '../common/limits.js';
+import { mib } from '../common/memory.js';
+import { freePort } from '../common/net.js';
+import { aptInstall, failPrerequisites, requireRoot } from '../common/prerequisites.js';
+import { which } from '../common/process.js';
+import { table } from '../common/table.js';
 import { runBig, type BigResult } from './big.js';
 import type { BenchData, Server } from './common.js';
 import { makeMessage, makeSmallMessage } from './corpus.js';
@@ -53,34 +59,10 @@ const HELP = `Usage: npm run bench:imap [-- options]     (or node dist/bench/ima
 const KNOWN = ['clients', 'seconds', 'users', 'messages', 'idle', 'idle-per-user', 'big', 'only', 'seed', 'dovecot-hibernate', 'keep', 'json', 'help'];
 
 function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
-  const flags = new Map<string, string | true>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (!a.startsWith('--')) throw new Error(`unexpected argument '${a}'\n\n${HELP}`);
-    const [k, inline] = a.slice(2).split('=', 2) as [string, string | undefined];
-    if (!KNOWN.includes(k)) throw new Error(`unknown option --${k}\n\n${HELP}`);
-    if (k === 'keep' || k === 'help') flags.set(k, true);
-    else if (inline !== undefined) flags.set(k, inline);
-    else if (k === 'big' && (i + 1 >= argv.length || argv[i + 1]!.startsWith('--'))) flags.set(k, true);
-    else if (i + 1 < argv.length) flags.set(k, argv[++i]!);
-    else throw new Error(`--${k} needs a value`);
-  }
-  if (flags.has('help')) {
-    process.stdout.write(HELP);
-    process.exit(0);
-  }
-  const str = (flag: string, envName: string, def: string) => {
-    const f = flags.get(flag);
-    return typeof f === 'string' ? f : env[envName] ?? def;
-  };
-  const int = (flag: string, envName: string, def: number, min: number) => {
-    const v = Number(str(flag, envName, String(def)));
-    if (!Number.isInteger(v) || v < min) throw new Error(`--${flag}/${envName} must be an integer >= ${min}`);
-    return v;
-  };
+  const { get, str, int, bool } = parseFlags(argv, env, { known: KNOWN, booleans: ['keep', 'help'], optionalValue: ['big'], help: HELP });
   const only = str('only', 'BENCH_IMAP_ONLY', '');
   if (only && only !== 'pochtamt' && only !== 'dovecot') throw new Error('--only must be pochtamt or dovecot');
-  const bigFlag = flags.get('big');
+  const bigFlag = get('big');
   const big = bigFlag === true ? 100_000 : typeof bigFlag === 'string' ? Number(bigFlag) : Number(env.BENCH_IMAP_BIG ?? 0);
   if (!Number.isInteger(big) || big < 0) throw new Error('--big must be a message count');
   return {
@@ -94,7 +76,7 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
     servers: only ? [only as Which] : ['pochtamt', 'dovecot'],
     seed: int('seed', 'BENCH_IMAP_SEED', 1, 0),
     hibernate: int('dovecot-hibernate', 'BENCH_IMAP_DOVECOT_HIBERNATE', 0, 0),
-    keep: flags.get('keep') === true || /^(1|true|yes)$/i.test(env.BENCH_KEEP ?? ''),
+    keep: bool('keep', 'BENCH_KEEP'),
     json: str('json', 'BENCH_JSON', '') || null,
   };
 }
@@ -113,53 +95,19 @@ function checkPrerequisites(o: Options): void {
   let imapflowMissing = false;
   try { createRequire(import.meta.url).resolve('imapflow'); } catch { imapflowMissing = true; }
   if (packages.size || imapflowMissing) {
-    process.stderr.write(`Missing prerequisites:\n  - ${[...problems, ...(imapflowMissing ? ['npm package imapflow (a devDependency)'] : [])].join('\n  - ')}\n\n`);
-    if (packages.size) {
-      process.stderr.write(`Install them with:\n  sudo DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${[...packages].join(' ')}\n`
-        + '(no system daemon is used: the benchmark runs a private Dovecot on loopback ports)\n');
-    }
-    if (imapflowMissing) process.stderr.write('  npm install    (in the repository, to get the devDependencies)\n');
-    process.exit(1);
+    failPrerequisites([...problems, ...(imapflowMissing ? ['npm package imapflow (a devDependency)'] : [])],
+      (packages.size ? `Install them with:\n${aptInstall(packages)}(no system daemon is used: the benchmark runs a private Dovecot on loopback ports)\n` : '')
+      + (imapflowMissing ? '  npm install    (in the repository, to get the devDependencies)\n' : ''));
   }
-  if (o.servers.includes('dovecot') && process.getuid?.() !== 0) {
-    process.stderr.write('The Dovecot reference needs root: its master and LMTP switch to the mail users (one uid per account).\n'
+  if (o.servers.includes('dovecot')) {
+    requireRoot('The Dovecot reference needs root: its master and LMTP switch to the mail users (one uid per account).\n'
       + 'Run as root (e.g. sudo -E npm run bench:imap), or benchmark Pochtamt alone with --only pochtamt.\n');
-    process.exit(1);
   }
-}
-
-function fileLimits(): { soft: number; hard: number } {
-  try {
-    const m = /^Max open files\s+(\S+)\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
-    const n = (s?: string) => (s === 'unlimited' ? 1 << 20 : Number(s));
-    if (m) return { soft: n(m[1]), hard: n(m[2]) };
-  } catch { /* not Linux */ }
-  return { soft: 1024, hard: 1024 };
-}
-
-/** Re-runs this process under bash `ulimit -n` when its open-files limit is too low for the IDLE test. */
-function ensureFileLimit(needed: number): number {
-  const { soft, hard } = fileLimits();
-  if (soft >= needed) return soft;
-  if (process.env.BENCH_IMAP_ULIMIT_RAISED) {
-    process.stderr.write(`warning: open files limit is ${soft} (need ${needed}); the IDLE test may fail\n`);
-    return soft;
-  }
-  const target = process.getuid?.() === 0 ? Math.max(needed, 65536) : Math.min(hard, Math.max(needed, 8192));
-  const r = spawnSync('bash', ['-c', `ulimit -n ${target} && exec "$0" "$@"`, process.execPath, ...process.execArgv, ...process.argv.slice(1)],
-    { stdio: 'inherit', env: { ...process.env, BENCH_IMAP_ULIMIT_RAISED: '1' } });
-  process.exit(r.status ?? 1);
 }
 
 // ------------------------------------------------------------------ output
 
 const f1 = (v: number | null, d = 1) => (v === null || !Number.isFinite(v) ? '-' : v.toFixed(d));
-
-function table(head: string[], rows: string[][], leftCols = 1): string {
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i < leftCols ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ').trimEnd();
-  return [line(head), w.map((x) => '-'.repeat(x)).join('  '), ...rows.map(line)].join('\n');
-}
 
 function loadReport(o: Options, results: LoadResult[]): string {
   const out: string[] = [];
@@ -244,19 +192,15 @@ async function main(): Promise<void> {
   const o = parseOptions(process.argv.slice(2), process.env);
   checkPrerequisites(o);
   const needFds = o.idle + o.clients * 2 + o.users + 1024;
-  ensureFileLimit(needFds);
+  // Re-run under bash `ulimit -n` when the open-files limit is too low for the IDLE test.
+  ensureFileLimit(needFds, { marker: 'BENCH_IMAP_ULIMIT_RAISED', test: 'the IDLE test', shell: 'bash', rootAtLeast: 65536 });
   installSignalHandlers();
   const say = (s: string) => process.stderr.write(`${s}\n`);
   const tty = Boolean(process.stderr.isTTY);
   const progress = (s: string) => { if (tty) process.stderr.write(`\r\x1b[K${s}`); };
   const endProgress = () => { if (tty) process.stderr.write('\r\x1b[K'); };
 
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'pochtamt-bench-imap-'));
-  chmodSync(dir, 0o755);
-  onCleanup('temporary folder', () => {
-    if (o.keep) say(`kept ${dir}`);
-    else rmSync(dir, { recursive: true, force: true });
-  });
+  const dir = makeWorkDir('pochtamt-bench-imap-', o.keep, say);
   say(`IMAP benchmark: ${o.clients} clients on ${o.users} accounts x ${o.messages} messages, ${o.seconds} s per server; `
     + `${o.idle ? `${o.idle} IDLE connections` : 'no IDLE test'}; ${o.big ? `big mailbox of ${o.big}` : 'no big mailbox'}; `
     + `${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; work folder ${dir}`);
@@ -365,8 +309,4 @@ async function main(): Promise<void> {
   process.exitCode = failed ? 1 : 0;
 }
 
-main().catch((e: unknown) => {
-  if (isCleaningUp()) return;
-  process.stderr.write(`\nbench:imap failed: ${e instanceof Error ? e.message : String(e)}\n`);
-  process.exitCode = 1;
-}).finally(() => runCleanups());
+runMain('bench:imap', main);

@@ -3,7 +3,9 @@
 // with configs in a temporary folder: no system daemon, no port below 1024.
 import { chmodSync, chownSync, mkdirSync, readdirSync, statSync, watch, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { killPid, onCleanup, pidAlive, readPidFile, run, runLogged, sleep, spawnLogged, stopChild, tail, waitForGreeting, waitForPid, type Child } from './util.js';
+import { onCleanup } from '../common/cleanup.js';
+import { waitForGreeting } from '../common/net.js';
+import { killPid, pidAlive, readPidFile, run, runLogged, sleep, spawnLogged, stopChild, tail, waitForPid, type Child } from '../common/process.js';
 
 export interface PostfixDovecot {
   port: number;

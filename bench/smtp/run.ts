@@ -1,16 +1,21 @@
 // SMTP benchmark: messages per second accepted *and stored* (end to end) by Pochtamt, side by
 // side with Postfix relaying to Dovecot LMTP, with the same load from Postfix's smtp-source.
 // See bench/README.md. Usage: npm run bench:smtp [-- --messages 2000 --sizes 4k,100k ...]
-import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { installSignalHandlers, onCleanup, runMain } from '../common/cleanup.js';
+import { makeWorkDir, parseFlags } from '../common/harness.js';
+import { ensureFileLimit, fileLimits } from '../common/limits.js';
+import { cpuSeconds, descendants, mib, procMemKiB, pssKiB, sampleRss } from '../common/memory.js';
+import { freePort } from '../common/net.js';
+import { aptInstall, failPrerequisites, requireRoot } from '../common/prerequisites.js';
+import { sleep, which } from '../common/process.js';
+import { tableLines } from '../common/table.js';
 import { openIdleConnections } from './idle.js';
 import { setupPochtamt, type Pochtamt } from './pochtamt.js';
 import { startPostfixDovecot, type PostfixDovecot } from './postfix-dovecot.js';
-import {
-  cpuSeconds, freePort, installSignalHandlers, isCleaningUp, mib, onCleanup, procMemKiB, pssKiB, runCleanups, sampleRss, sleep, which,
-} from './util.js';
 
 const DOMAIN = 'bench.test';
 const RECIPIENT = `bench@${DOMAIN}`;
@@ -53,31 +58,7 @@ function parseSize(s: string): number {
 const KNOWN_FLAGS = ['messages', 'sessions', 'sizes', 'idle', 'only', 'reconnect', 'stall', 'keep', 'json', 'help'];
 
 function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
-  const flags = new Map<string, string | true>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (!a.startsWith('--')) throw new Error(`unexpected argument '${a}'\n\n${HELP}`);
-    const [k, inline] = a.slice(2).split('=', 2) as [string, string | undefined];
-    if (!KNOWN_FLAGS.includes(k)) throw new Error(`unknown option --${k}\n\n${HELP}`);
-    if (['reconnect', 'keep', 'help'].includes(k)) flags.set(k, true);
-    else if (inline !== undefined) flags.set(k, inline);
-    else if (i + 1 < argv.length) flags.set(k, argv[++i]!);
-    else throw new Error(`--${k} needs a value`);
-  }
-  if (flags.has('help')) {
-    process.stdout.write(HELP);
-    process.exit(0);
-  }
-  const str = (flag: string, envName: string, def: string) => {
-    const f = flags.get(flag);
-    return typeof f === 'string' ? f : env[envName] ?? def;
-  };
-  const int = (flag: string, envName: string, def: number, min: number) => {
-    const v = Number(str(flag, envName, String(def)));
-    if (!Number.isInteger(v) || v < min) throw new Error(`--${flag}/${envName} must be an integer >= ${min}`);
-    return v;
-  };
-  const bool = (flag: string, envName: string) => flags.get(flag) === true || /^(1|true|yes)$/i.test(env[envName] ?? '');
+  const { str, int, bool } = parseFlags(argv, env, { known: KNOWN_FLAGS, booleans: ['reconnect', 'keep', 'help'], help: HELP });
   const only = str('only', 'BENCH_ONLY', '');
   if (only && only !== 'pochtamt' && only !== 'postfix') throw new Error('--only must be pochtamt or postfix');
   return {
@@ -105,42 +86,16 @@ function checkPrerequisites(o: Options): void {
     else if (!existsSync('/usr/lib/dovecot/lmtp')) { problems.push('Dovecot LMTP server not installed'); packages.add('dovecot-lmtpd'); }
   }
   if (packages.size) {
-    process.stderr.write(`Missing prerequisites:\n  - ${problems.join('\n  - ')}\n\nInstall them with:\n`
-      + `  echo "postfix postfix/main_mailer_type select No configuration" | sudo debconf-set-selections\n`
-      + `  sudo DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${[...packages].join(' ')}\n`
-      + `(no system daemon is used: the benchmark runs private instances on loopback ports)\n`);
-    process.exit(1);
+    failPrerequisites(problems, 'Install them with:\n'
+      + '  echo "postfix postfix/main_mailer_type select No configuration" | sudo debconf-set-selections\n'
+      + aptInstall(packages)
+      + '(no system daemon is used: the benchmark runs private instances on loopback ports)\n');
   }
-  if (o.servers.includes('postfix') && process.getuid?.() !== 0) {
-    process.stderr.write('The Postfix -> Dovecot reference needs root: the Postfix master runs as root and switches to\n'
+  if (o.servers.includes('postfix')) {
+    requireRoot('The Postfix -> Dovecot reference needs root: the Postfix master runs as root and switches to\n'
       + 'user postfix, and Dovecot LMTP switches to the mail user. Run as root (e.g. sudo -E npm run bench:smtp),\n'
       + 'or benchmark Pochtamt alone with --only pochtamt.\n');
-    process.exit(1);
   }
-}
-
-/** Soft/hard "Max open files" of this process. */
-function fileLimits(): { soft: number; hard: number } {
-  try {
-    const m = /^Max open files\s+(\S+)\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
-    const n = (s?: string) => (s === 'unlimited' ? 1 << 20 : Number(s));
-    if (m) return { soft: n(m[1]), hard: n(m[2]) };
-  } catch { /* not Linux */ }
-  return { soft: 1024, hard: 1024 };
-}
-
-/** The idle test needs ~idle descriptors here; re-run ourselves under a raised `ulimit -n` if needed. */
-function ensureFileLimit(needed: number): void {
-  const { soft, hard } = fileLimits();
-  if (soft >= needed) return;
-  if (process.env.BENCH_ULIMIT_RAISED) {
-    process.stderr.write(`warning: open files limit is ${soft} (need ${needed}); the idle-connection test may fail\n`);
-    return;
-  }
-  const target = Math.min(hard, Math.max(needed, 8192));
-  const r = spawnSync('sh', ['-c', `ulimit -n ${target} && exec "$0" "$@"`, process.execPath, ...process.execArgv, ...process.argv.slice(1)],
-    { stdio: 'inherit', env: { ...process.env, BENCH_ULIMIT_RAISED: '1' } });
-  process.exit(r.status ?? 1);
 }
 
 // ------------------------------------------------------------------ one measured run
@@ -271,10 +226,7 @@ function printTable(results: RunResult[]): void {
     fmt(r.cpuSeconds, 1), r.cpuSeconds === null || !r.stored ? '-' : ((r.cpuSeconds * 1000) / r.stored).toFixed(2),
     r.peakMemKiB ? `${mib(r.peakMemKiB)} MiB ${r.server === 'pochtamt' ? 'RSS' : 'PSS'}` : '-',
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  process.stdout.write(`\n${line(head)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n`);
-  for (const r of rows) process.stdout.write(`${line(r)}\n`);
+  process.stdout.write(`\n${tableLines(head, rows, (i) => i < 2).join('\n')}\n`);
   for (const r of results) if (r.error) process.stdout.write(`  ! ${r.server} ${sizeLabel(r.size)}: ${r.error}\n`);
 }
 
@@ -283,17 +235,13 @@ function printTable(results: RunResult[]): void {
 async function main(): Promise<void> {
   const o = parseOptions(process.argv.slice(2), process.env);
   checkPrerequisites(o);
-  if (o.servers.includes('pochtamt') && o.idle > 0) ensureFileLimit(o.idle + 512);
+  // The idle test needs ~idle descriptors here.
+  if (o.servers.includes('pochtamt') && o.idle > 0) ensureFileLimit(o.idle + 512, { marker: 'BENCH_ULIMIT_RAISED', test: 'the idle-connection test' });
   installSignalHandlers();
   const progress = Boolean(process.stderr.isTTY);
   const say = (s: string) => process.stderr.write(`${s}\n`);
 
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'pochtamt-bench-'));
-  chmodSync(dir, 0o755);
-  onCleanup('temporary folder', () => {
-    if (o.keep) say(`kept ${dir}`);
-    else rmSync(dir, { recursive: true, force: true });
-  });
+  const dir = makeWorkDir('pochtamt-bench-', o.keep, say);
 
   say(`SMTP benchmark: ${o.messages} messages per run, ${o.sessions} sessions, sizes ${o.sizes.map(sizeLabel).join(', ')}, `
     + `${o.reconnect ? 'one connection per message' : 'sessions reused (smtp-source -d)'}; ${os.cpus().length} CPUs; work folder ${dir}`);
@@ -409,22 +357,4 @@ async function main(): Promise<void> {
   process.exitCode = errors ? 1 : 0;
 }
 
-/** pid and all its descendants, from /proc/<pid>/task/<pid>/children. */
-function descendants(pid: number): number[] {
-  const out = [pid];
-  for (let i = 0; i < out.length; i++) {
-    try {
-      for (const tid of readdirSync(`/proc/${out[i]}/task`)) {
-        const kids = readFileSync(`/proc/${out[i]}/task/${tid}/children`, 'utf8').trim();
-        if (kids) out.push(...kids.split(/\s+/).map(Number));
-      }
-    } catch { /* gone */ }
-  }
-  return out;
-}
-
-main().catch((e: unknown) => {
-  if (isCleaningUp()) return;
-  process.stderr.write(`\nbench:smtp failed: ${e instanceof Error ? e.message : String(e)}\n`);
-  process.exitCode = 1;
-}).finally(() => runCleanups());
+runMain('bench:smtp', main);

@@ -1,4 +1,4 @@
-// Fallback for the benchmark when the `pochtamt serve` CLI is not available: runs the server
+// Fallback for the benchmarks when the `pochtamt serve` CLI is not available: runs the server
 // of the data folder given as the only argument, and stops cleanly on SIGTERM/SIGINT.
 import { startServer } from '../../src/instance/server.js';
 
