@@ -1,6 +1,9 @@
 // HTTP Basic authentication (RFC 7617) for the DAV routes against the shared account model,
-// with the instance-wide brute-force throttle. A short in-memory cache of verified credentials
-// (keyed by a hash of user+password) spares an argon2 verification on every request of a sync.
+// with the instance-wide brute-force throttle: each failure counts against the IP and the account
+// exactly as a POP3/IMAP/SMTP failure does, so enough of them ban the IP on every protocol
+// (src/policy/guard.ts), and a banned IP is refused with 403 before any password is checked.
+// A short in-memory cache of verified credentials (keyed by a hash of user+password) spares an
+// argon2 verification on every request of a sync.
 // Must not: log or keep the password; accept credentials over plain HTTP from non-loopback peers
 // unless auth.allowPlaintextWithoutTls is set.
 // BUGS: a password changed elsewhere keeps working for up to CACHE_TTL_MS on this process.
@@ -16,6 +19,7 @@ const CACHE_TTL_MS = 60_000;
 const CACHE_MAX = 10_000;
 
 export const CHALLENGE = `Basic realm="${REALM}", charset="UTF-8"`;
+const BANNED = 'Too many failed logins from your address, try again later';
 
 /** Per instance (an account id means nothing in another instance's store). */
 const caches = new WeakMap<App, Map<string, { accountId: number; until: number }>>();
@@ -30,6 +34,8 @@ export async function authenticate(app: App, req: Request): Promise<AccountEntit
   if (!m) throw new HttpError(401, 'authentication required', undefined, { 'WWW-Authenticate': CHALLENGE });
   const secure = (req.socket as { encrypted?: boolean }).encrypted === true;
   const ip = req.socket.remoteAddress ?? '';
+  // src/http/http-app.ts refuses banned IPs already; checked here too so no route can skip it.
+  if (app.guard.isBanned(ip)) throw new HttpError(403, BANNED, undefined, { Connection: 'close' });
   if (!secure && !isLoopback(ip) && !app.config.auth.allowPlaintextWithoutTls) {
     throw new HttpError(403, 'use HTTPS to log in');
   }
@@ -47,8 +53,12 @@ export async function authenticate(app: App, req: Request): Promise<AccountEntit
     if (acc && acc.enabled && !acc.deletedAt) return acc;
     cache.delete(key);
   }
-  const delay = app.throttle.delayMs(ip, user);
-  if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+  const delay = Math.min(app.throttle.delayMs(ip, user), app.config.limits.authMaxDelaySeconds * 1000);
+  if (delay > 0) {
+    await new Promise((r) => setTimeout(r, delay));
+    // Parallel requests of the same guesser may have got the IP banned meanwhile.
+    if (app.guard.isBanned(ip)) throw new HttpError(403, BANNED, undefined, { Connection: 'close' });
+  }
   try {
     const acc = await app.accounts.authenticate(user, password);
     app.throttle.success(ip, user);
@@ -58,7 +68,7 @@ export async function authenticate(app: App, req: Request): Promise<AccountEntit
   } catch (e) {
     if (e instanceof ServiceError && (e.code === 'AUTH_FAILED' || e.code === 'DISABLED')) {
       app.throttle.failure(ip, user);
-      app.log.info({ event: 'dav.auth.failed', ip, user }, 'DAV login failed');
+      app.log.warn({ event: 'dav.auth.failed', ip, user, reason: e.code }, 'DAV login failed');
       throw new HttpError(401, 'invalid credentials', undefined, { 'WWW-Authenticate': CHALLENGE });
     }
     throw e;

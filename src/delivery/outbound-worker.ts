@@ -1,10 +1,11 @@
 // The outbound queue worker: takes due recipients from the queue (QueueService), sends each
 // message once per recipient domain through an OutboundTransport (connectors/smtp by default),
-// DKIM-signs mail from our own domains (RFC 6376), records every attempt in the trace,
-// reschedules temporary failures by config.delivery.retryMinutes, expires what outlives the
-// queue lifetime, and sends one DSN per message (RFC 3464, src/delivery/dsn.ts) once no
-// recipient is pending. Everything lives in the DB, so a restart resumes where it stopped;
-// an attempt cut off by a crash is simply made again (at-least-once, RFC 5321 §6.1).
+// DKIM-signs what our accounts submitted and our own DSNs (RFC 6376; never outside mail an
+// alias forwards), records every attempt in the trace, reschedules temporary failures by
+// config.delivery.retryMinutes, expires what outlives the queue lifetime, and sends one DSN
+// per message (RFC 3464, src/delivery/dsn.ts) once no recipient is pending. Everything lives
+// in the DB, so a restart resumes where it stopped; an attempt cut off by a crash is simply
+// made again (at-least-once, RFC 5321 §6.1).
 // Must not speak SMTP or resolve DNS itself, and must not call DeliveryService inside a
 // store transaction (delivery opens its own).
 // BUGS: one process per queue: several nodes on one PostgreSQL would attempt the same
@@ -216,8 +217,16 @@ export class OutboundWorker {
    * DKIM-signs with the key of the domain in From: when it is ours (DMARC alignment, RFC 7489
    * §3.1), else of the envelope sender's domain when that is ours; otherwise sends as is.
    * A signing error sends the message unsigned rather than not at all.
+   * Only what we vouch for is signed: mail submitted by an authenticated local account
+   * (accountId set) and our own DSNs. Mail from outside that an alias forwards keeps whatever
+   * signatures it came with; ours would make us answer for it (and let a forged local From
+   * pass DMARC at the next hop).
    */
   private async sign(message: QueueMessageEntity, raw: Buffer): Promise<Buffer> {
+    if (message.accountId === null && !message.isBounce) {
+      this.app.log.debug({ event: 'queue.dkim.skipped', queueId: message.queueId, reason: 'not submitted by a local account' }, 'not DKIM-signing relayed mail');
+      return raw;
+    }
     const candidates = [fromHeaderDomain(raw), message.sender ? domainOf(message.sender) : null];
     for (const name of candidates) {
       if (!name) continue;

@@ -1,5 +1,9 @@
 // The HTTP listener (express): health check, client autoconfiguration, and groupware
 // (CalDAV/CardDAV, discovery) mounted from src/dav.
+// Security baseline (src/policy/guard.ts): every request except /healthz passes the access list
+// of its listener ('http' or 'https', by the socket) and the shared IP ban before any route runs,
+// so a banned or unlisted client never reaches a password check (403). Failed Basic logins feed
+// the shared AuthThrottle in src/dav/auth.ts, which bans through the guard like POP3/IMAP/SMTP.
 import express, { type Express } from 'express';
 import type { App } from '../instance/app.js';
 import { mountDav } from '../dav/index.js';
@@ -10,6 +14,7 @@ export function createHttpApp(app: App): Express {
   http.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  http.use(guardRequests(app));
   // Thunderbird autoconfig (https://wiki.mozilla.org/Thunderbird:Autoconfiguration): served at
   // /mail/config-v1.1.xml and /.well-known/autoconfig/mail/config-v1.1.xml.
   const autoconfig: express.RequestHandler = async (req, res) => {
@@ -48,6 +53,20 @@ export function createHttpApp(app: App): Express {
   // CalDAV/CardDAV (/dav/), /.well-known/caldav|carddav, Outlook Autodiscover, subscription feeds.
   mountDav(http, app);
   return http;
+}
+
+/** Access list and IP ban per request (keep-alive connections are checked again on each request). */
+export function guardRequests(app: App): express.RequestHandler {
+  return (req, res, next) => {
+    const ip = req.socket.remoteAddress ?? '';
+    const listener = (req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http';
+    let why: string | null = null;
+    if (!app.guard.allowedBy(listener, ip)) why = 'Access from your network is not allowed';
+    else if (!app.guard.isTrusted(ip) && app.guard.isBanned(ip)) why = 'Too many failed logins from your address, try again later';
+    if (!why) return next();
+    app.log.info({ event: 'http.refused', ip, listener, reason: why }, 'HTTP request refused by policy');
+    res.status(403).set('Connection', 'close').type('text/plain').send(`${why}\n`);
+  };
 }
 
 /** Thunderbird 102+ reads CalDAV/CardDAV servers from autoconfig (addressBook/calendar elements). */

@@ -100,6 +100,70 @@ export class AccountService {
     return dkimRecord(d, createPublicKey(d.dkimPrivateKey).export({ type: 'spki', format: 'der' }));
   }
 
+  /** DNS TXT record for the key `dkim-rotate` replaced, while it is kept (null otherwise). */
+  dkimPreviousRecordOf(d: DomainEntity): string | null {
+    if (!d.dkimPreviousPrivateKey || !d.dkimPreviousSelector) return null;
+    return dkimRecord({ name: d.name, dkimSelector: d.dkimPreviousSelector },
+      createPublicKey(d.dkimPreviousPrivateKey).export({ type: 'spki', format: 'der' }));
+  }
+
+  /**
+   * DKIM key rotation: a new key under a new selector signs from now on; the replaced key is
+   * kept (its DNS record should stay published) until retireDkim() or, when the next rotation
+   * comes after the grace period, dropped then. Within the grace period a second rotation is
+   * refused unless `force` (it would drop a key that mail in flight may still be signed with).
+   */
+  async rotateDkim(name: string, opts: { selector?: string; force?: boolean; graceMs?: number; now?: number } = {}): Promise<{
+    domain: DomainEntity; record: string; previousRecord: string | null; dropped: string | null;
+  }> {
+    const d = await this.getDomain(name);
+    if (!d) throw new ServiceError('NOT_FOUND', `no domain ${name}`);
+    const now = opts.now ?? Date.now();
+    const grace = opts.graceMs ?? DKIM_RETIRE_GRACE_MS;
+    if (d.dkimPreviousPrivateKey && !opts.force && (d.dkimRotatedAt ?? 0) + grace > now) {
+      throw new ServiceError('FORBIDDEN', `the previous DKIM key of ${d.name} (selector ${d.dkimPreviousSelector}) is kept until `
+        + `${new Date((d.dkimRotatedAt ?? 0) + grace).toISOString()}; retire it first (--retire) or rotate with --force`);
+    }
+    const dropped = d.dkimPreviousPrivateKey ? d.dkimPreviousSelector : null;
+    const taken = new Set([d.dkimSelector, d.dkimPreviousSelector].filter((x): x is string => !!x).map((x) => x.toLowerCase()));
+    let selector: string;
+    if (opts.selector !== undefined) {
+      selector = opts.selector.trim().toLowerCase();
+      if (!/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(selector)) throw new ServiceError('INVALID', `invalid DKIM selector '${opts.selector}'`);
+      if (taken.has(selector)) throw new ServiceError('EXISTS', `selector ${selector} is already used by ${d.name}`);
+    } else {
+      const base = `pt${new Date(now).toISOString().slice(0, 10).replaceAll('-', '')}`;
+      selector = base;
+      for (let n = 2; taken.has(selector); n++) selector = `${base}-${n}`;
+    }
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const patch = {
+      dkimPreviousSelector: d.dkimPrivateKey ? d.dkimSelector : null,
+      dkimPreviousPrivateKey: d.dkimPrivateKey ? d.dkimPrivateKey : null,
+      dkimSelector: selector,
+      dkimPrivateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      dkimRotatedAt: now,
+    };
+    await this.store.write(({ em }) => em.update(DomainEntity, { id: d.id }, patch));
+    Object.assign(d, patch);
+    return {
+      domain: d, record: dkimRecord(d, publicKey.export({ type: 'spki', format: 'der' })),
+      previousRecord: this.dkimPreviousRecordOf(d), dropped,
+    };
+  }
+
+  /** Drops the key a rotation replaced; returns its selector (whose DNS record can now go). */
+  async retireDkim(name: string): Promise<{ domain: DomainEntity; retired: string }> {
+    const d = await this.getDomain(name);
+    if (!d) throw new ServiceError('NOT_FOUND', `no domain ${name}`);
+    if (!d.dkimPreviousPrivateKey || !d.dkimPreviousSelector) throw new ServiceError('NOT_FOUND', `${d.name} has no previous DKIM key to retire`);
+    const retired = d.dkimPreviousSelector;
+    const patch = { dkimPreviousSelector: null, dkimPreviousPrivateKey: null };
+    await this.store.write(({ em }) => em.update(DomainEntity, { id: d.id }, patch));
+    Object.assign(d, patch);
+    return { domain: d, retired };
+  }
+
   async removeDomain(name: string): Promise<void> {
     const d = await this.getDomain(name);
     if (!d) throw new ServiceError('NOT_FOUND', `no domain ${name}`);
@@ -454,7 +518,10 @@ export class AccountService {
 
 
 
-function dkimRecord(d: DomainEntity, spkiDer: Buffer | string): string {
+/** How long a key replaced by `domain dkim-rotate` is kept before the next rotation may drop it. */
+export const DKIM_RETIRE_GRACE_MS = 7 * 86_400_000;
+
+function dkimRecord(d: Pick<DomainEntity, 'name' | 'dkimSelector'>, spkiDer: Buffer | string): string {
   const p = Buffer.isBuffer(spkiDer) ? spkiDer.toString('base64') : spkiDer;
   return `${d.dkimSelector}._domainkey.${d.name}. IN TXT "v=DKIM1; k=rsa; p=${p}"`;
 }
