@@ -1,7 +1,7 @@
 // The outbound queue worker: takes due recipients from the queue (QueueService), sends each
 // message once per recipient domain through an OutboundTransport (connectors/smtp by default),
 // DKIM-signs what our accounts submitted and our own DSNs (RFC 6376; never outside mail an
-// alias forwards), records every attempt in the trace, reschedules temporary failures by
+// alias forwards), ARC-seals outside mail an alias or group forwards (RFC 8617, arc.ts), records every attempt in the trace, reschedules temporary failures by
 // config.delivery.retryMinutes, expires what outlives the queue lifetime, and sends one DSN
 // per message (RFC 3464, src/delivery/dsn.ts) once no recipient is pending. Everything lives
 // in the DB, so a restart resumes where it stopped; an attempt cut off by a crash is simply
@@ -18,6 +18,7 @@ import {
 import type { QueueMessageEntity, QueueRecipientEntity } from '../../schemas/entities/index.js';
 import type { App } from '../instance/app.js';
 import { domainOf } from '../mail/address.js';
+import { arcSealHeaders, forwardingDomain, planArcSeal } from './arc.js';
 import { parseStoredReply, sendDsn, type DsnRecipient } from './dsn.js';
 import { headerBlockEnd } from './prepare-message.js';
 
@@ -154,7 +155,7 @@ export class OutboundWorker {
     let results: RecipientResult[];
     try {
       const raw = await this.app.mailStore.getMessageBytes(message.blobHash);
-      const signed = await this.sign(message, raw);
+      const signed = isRelayed(message) ? await this.seal(job, raw) : await this.sign(message, raw);
       results = await this.transport.deliver({ domain: job.domain, sender: message.sender, recipients, raw: signed, signal: this.abort.signal });
     } catch (e) {
       // A transport must not throw (see OutboundTransport); a bug or an unreadable blob defers.
@@ -246,6 +247,35 @@ export class OutboundWorker {
     return raw;
   }
 
+  /**
+   * ARC-seals outside mail that an alias or group forwards (arc.ts): the results of our inbound
+   * verification, signed with the forwarding domain's current DKIM key. Sealed per attempt
+   * (each recipient domain, each retry). Anything that prevents sealing sends the message as is.
+   */
+  private async seal(job: Job, raw: Buffer): Promise<Buffer> {
+    const { message } = job;
+    const log = { event: 'queue.arc.skipped', queueId: message.queueId };
+    try {
+      const decision = planArcSeal(raw, this.app.config.hostname);
+      if (!decision.seal) {
+        this.app.log.debug({ ...log, reason: decision.reason }, 'not ARC-sealing forwarded mail');
+        return raw;
+      }
+      const d = await forwardingDomain(this.app.store.em, job.recipients.map((r) => r.recipient), raw);
+      if (!d?.dkimPrivateKey || !d.dkimSelector) {
+        this.app.log.debug({ ...log, reason: 'no forwarding domain with a DKIM key' }, 'not ARC-sealing forwarded mail');
+        return raw;
+      }
+      const { plan } = decision;
+      const headers = await arcSealHeaders(raw, plan, { signingDomain: d.name, selector: d.dkimSelector, privateKey: d.dkimPrivateKey });
+      this.app.log.debug({ event: 'queue.arc.sealed', queueId: message.queueId, domain: d.name, i: plan.instance, cv: plan.cv }, 'ARC-sealed forwarded mail');
+      return Buffer.concat([headers, raw]);
+    } catch (e) {
+      this.app.log.warn({ event: 'queue.arc.failed', queueId: message.queueId, err: (e as Error).message }, 'ARC sealing failed');
+      return raw;
+    }
+  }
+
   /** Completion and DSN, one at a time per message. */
   private finish(message: QueueMessageEntity): Promise<void> {
     const prev = this.finishing.get(message.id) ?? Promise.resolve();
@@ -316,6 +346,11 @@ function dsnRecipient(r: QueueRecipientEntity, m: QueueMessageEntity): DsnRecipi
     remoteMta: r.lastHost ? r.lastHost.replace(/\[.*$|:\d+$/, '') : null, smtpReply: p.smtpReply, explanation,
     lastAttemptAt: r.attempts ? r.updatedAt : null,
   };
+}
+
+/** Mail from outside on its way on (an alias/group forward): neither submitted by an account nor our DSN. */
+function isRelayed(m: QueueMessageEntity): boolean {
+  return m.accountId === null && !m.isBounce;
 }
 
 /** Domain of the (first) From: address of the top-level header block, if any. */

@@ -104,7 +104,8 @@ describe('abuse limits and access lists', () => {
     assert.equal((await c.cmd('MAIL FROM:<h@harvester.test>')).code, 250);
     const replies = [];
     for (let i = 1; i <= 30; i++) replies.push(await c.cmd(`RCPT TO:<nobody${i}@example.test>`));
-    assert.ok(replies.slice(0, 4).every((r) => r.code === 550 && r.ms < 15), replies.slice(0, 4).map((r) => r.ms).join(','));
+    // Not tarpitted yet: well under the 100 ms the tarpit holds the 10th reply (loose, for loaded machines).
+    assert.ok(replies.slice(0, 4).every((r) => r.code === 550 && r.ms < 80), replies.slice(0, 4).map((r) => r.ms).join(','));
     assert.ok(replies.slice(4, 19).every((r) => r.code === 550));
     assert.ok(replies[9]!.ms >= 100 && replies[18]!.ms >= 190, `tarpit: ${replies.map((r) => r.ms).join(',')}`);
     assert.equal(`${replies[19]!.code} ${replies[19]!.text}`, '421 4.7.0 Too many unknown recipients, closing connection');

@@ -4,7 +4,8 @@
 // sampled is treated as quarantine). Adds Received-SPF and Authentication-Results (RFC 8601).
 // Mail from outside claiming one of our own domains (From or envelope) without DMARC-aligned
 // SPF/DKIM is rejected. Skips authenticated submissions and trusted networks.
-// Must not decide on DNS errors alone (onDnsError decides). BUGS: no ARC sealing yet; a
+// Must not decide on DNS errors alone (onDnsError decides). Sealing on forwarding is in
+// src/delivery/arc.ts. BUGS: a
 // DMARC failure is not overridden by a trusted ARC chain (mailing lists with p=reject senders).
 import { authenticate } from 'mailauth';
 import type { AccountService } from '../../services/account.service.js';
