@@ -2,7 +2,7 @@
 // side with Postfix relaying to Dovecot LMTP, with the same load from Postfix's smtp-source.
 // See bench/README.md. Usage: npm run bench:smtp [-- --messages 2000 --sizes 4k,100k ...]
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { installSignalHandlers, onCleanup, runMain } from '../common/cleanup.js';
@@ -10,16 +10,22 @@ import { makeWorkDir, parseFlags } from '../common/harness.js';
 import { ensureFileLimit, fileLimits } from '../common/limits.js';
 import { cpuSeconds, descendants, mib, procMemKiB, pssKiB, sampleRss } from '../common/memory.js';
 import { freePort } from '../common/net.js';
+import { loadConfig } from '../../src/config/config.js';
 import { aptInstall, failPrerequisites, requireRoot } from '../common/prerequisites.js';
 import { sleep, which } from '../common/process.js';
 import { tableLines } from '../common/table.js';
 import { openIdleConnections } from './idle.js';
 import { setupPochtamt, type Pochtamt } from './pochtamt.js';
+import {
+  haveDaemons, messageSigner, policyConfig, startClamd, startDns, startSpamd, stats, STEPS, timeDaemonsAlone, timeStepsInProcess, tracedSteps,
+  type AloneResult, type Daemon, type Dns, type Stats, type TracedSteps,
+} from './policy-peers.js';
 import { startPostfixDovecot, type PostfixDovecot } from './postfix-dovecot.js';
 
 const DOMAIN = 'bench.test';
 const RECIPIENT = `bench@${DOMAIN}`;
 const SENDER = 'sender@remote.test';
+const HELO = 'client.remote.test';
 
 // ------------------------------------------------------------------ options
 
@@ -33,7 +39,15 @@ interface Options {
   stallSeconds: number;
   keep: boolean;
   json: string | null;
+  /** --policy: a second Pochtamt instance with the filters on, spamd, clamd and a local DNS. */
+  policy: boolean;
+  spamdChildren: number;
+  daemonRequests: number;
+  stepRuns: number;
 }
+
+type ServerName = 'pochtamt' | 'pochtamt-policy' | 'postfix';
+const SERVER_LABELS: Record<ServerName, string> = { pochtamt: 'Pochtamt', 'pochtamt-policy': 'Pochtamt + policy', postfix: 'Postfix -> Dovecot' };
 
 const HELP = `Usage: npm run bench:smtp [-- options]     (or node dist/bench/smtp/run.js [options])
 
@@ -46,6 +60,13 @@ const HELP = `Usage: npm run bench:smtp [-- options]     (or node dist/bench/smt
   --stall S        give up when nothing is stored for S seconds (BENCH_STALL, default 120)
   --keep           keep the temporary folder (configs, logs, stores) (BENCH_KEEP=1)
   --json FILE      also write the results as JSON (BENCH_JSON)
+
+  --policy         also run Pochtamt with the filters on (SPF/DKIM/DMARC, DNSBL/RHSBL against a local
+                   DNS, attachments, clamd, spamd) beside one with them off, and time spamd and clamd
+                   alone; every server then gets a DKIM-signed message (smtp-source -F) (BENCH_POLICY=1)
+  --spamd-children N   spamd children in --policy mode (BENCH_SPAMD_CHILDREN, default: CPUs, at least 2)
+  --daemon-requests N  requests to spamd and clamd alone, per size and concurrency (BENCH_DAEMON_REQUESTS, default 200)
+  --step-runs N    times each filter step is run alone in the bench process, per size (BENCH_STEP_RUNS, default 100)
 `;
 
 function parseSize(s: string): number {
@@ -55,12 +76,14 @@ function parseSize(s: string): number {
   return Math.round(Number(m[1]) * mult);
 }
 
-const KNOWN_FLAGS = ['messages', 'sessions', 'sizes', 'idle', 'only', 'reconnect', 'stall', 'keep', 'json', 'help'];
+const KNOWN_FLAGS = ['messages', 'sessions', 'sizes', 'idle', 'only', 'reconnect', 'stall', 'keep', 'json', 'help',
+  'policy', 'spamd-children', 'daemon-requests', 'step-runs'];
 
 function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
-  const { str, int, bool } = parseFlags(argv, env, { known: KNOWN_FLAGS, booleans: ['reconnect', 'keep', 'help'], help: HELP });
+  const { str, int, bool } = parseFlags(argv, env, { known: KNOWN_FLAGS, booleans: ['reconnect', 'keep', 'help', 'policy'], help: HELP });
   const only = str('only', 'BENCH_ONLY', '');
   if (only && only !== 'pochtamt' && only !== 'postfix') throw new Error('--only must be pochtamt or postfix');
+  if (only === 'postfix' && bool('policy', 'BENCH_POLICY')) throw new Error('--policy needs Pochtamt (it filters only in Pochtamt): drop --only postfix');
   return {
     messages: int('messages', 'BENCH_MESSAGES', 20000, 1),
     sessions: int('sessions', 'BENCH_SESSIONS', 20, 1),
@@ -71,6 +94,10 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
     stallSeconds: int('stall', 'BENCH_STALL', 120, 5),
     keep: bool('keep', 'BENCH_KEEP'),
     json: str('json', 'BENCH_JSON', '') || null,
+    policy: bool('policy', 'BENCH_POLICY'),
+    spamdChildren: int('spamd-children', 'BENCH_SPAMD_CHILDREN', Math.max(2, os.cpus().length), 1),
+    daemonRequests: int('daemon-requests', 'BENCH_DAEMON_REQUESTS', 200, 1),
+    stepRuns: int('step-runs', 'BENCH_STEP_RUNS', 100, 1),
   };
 }
 
@@ -80,6 +107,7 @@ function checkPrerequisites(o: Options): void {
   const problems: string[] = [];
   const packages = new Set<string>();
   if (!which('smtp-source')) { problems.push('smtp-source not found (it is in the Debian package postfix)'); packages.add('postfix'); }
+  if (o.policy) for (const pkg of haveDaemons()) { problems.push(`--policy needs the Debian package ${pkg}`); packages.add(pkg); }
   if (o.servers.includes('postfix')) {
     if (!which('postfix')) { problems.push('postfix not found'); packages.add('postfix'); }
     if (!which('dovecot')) { problems.push('dovecot not found'); packages.add('dovecot-core'); packages.add('dovecot-lmtpd'); }
@@ -101,7 +129,7 @@ function checkPrerequisites(o: Options): void {
 // ------------------------------------------------------------------ one measured run
 
 interface RunResult {
-  server: 'pochtamt' | 'postfix';
+  server: ServerName;
   size: number;
   messages: number;
   stored: number;
@@ -114,10 +142,16 @@ interface RunResult {
   /** CPU seconds the server processes used during the run (user + system). */
   cpuSeconds: number | null;
   error: string | null;
+  /** --policy, Pochtamt + policy: CPU seconds spamd + clamd used during the run. */
+  daemonCpuSeconds?: number | null;
+  /** --policy: the server's CPU seconds per second while idle, measured over 3 s just before the run. */
+  idleCpuPerSecond?: number;
+  /** --policy, Pochtamt + policy: the per-step times the instance traced during the run. */
+  traced?: TracedSteps;
 }
 
 interface Target {
-  name: 'pochtamt' | 'postfix';
+  name: ServerName;
   label: string;
   port: number;
   count(): number;
@@ -132,22 +166,23 @@ interface Target {
   alive(): boolean;
 }
 
-function smtpSourceArgs(o: Options, size: number, port: number): string[] {
+/** messageFile (--policy): smtp-source -F FILE sends that message instead of -l SIZE bytes of its own. */
+function smtpSourceArgs(o: Options, size: number, port: number, messageFile?: string): string[] {
   return [
     ...(o.reconnect ? [] : ['-d']),
-    '-s', String(o.sessions), '-m', String(o.messages), '-l', String(size),
+    '-s', String(o.sessions), '-m', String(o.messages), ...(messageFile ? ['-F', messageFile] : ['-l', String(size)]),
     '-M', 'client.remote.test', '-f', SENDER, '-t', RECIPIENT, `127.0.0.1:${port}`,
   ];
 }
 
-async function measure(o: Options, t: Target, size: number, progress: boolean): Promise<RunResult> {
+async function measure(o: Options, t: Target, size: number, progress: boolean, messageFile?: string): Promise<RunResult> {
   const base = t.count();
   const want = base + o.messages;
   const exactBase = t.exactCount?.() ?? base;
   /** count() reached the target; confirm with the exact count where there is one. */
   const confirmed = () => !t.exactCount || t.exactCount() - exactBase >= o.messages;
   let lastExactCheck = 0;
-  const args = smtpSourceArgs(o, size, t.port);
+  const args = smtpSourceArgs(o, size, t.port, messageFile);
   const result: RunResult = {
     server: t.name, size, messages: o.messages, stored: 0, acceptSeconds: null, storeSeconds: null,
     acceptRate: null, storeRate: null, peakMemKiB: 0, cpuSeconds: null, error: null,
@@ -221,13 +256,159 @@ const fmt = (v: number | null, digits = 1) => (v === null ? '-' : v.toFixed(digi
 function printTable(results: RunResult[]): void {
   const head = ['Size', 'Server', 'Messages', 'Stored', 'Accept s', 'Store s', 'Accepted/s', 'Stored/s', 'CPU s', 'CPU ms/msg', 'Peak memory'];
   const rows = results.map((r) => [
-    sizeLabel(r.size), r.server === 'pochtamt' ? 'Pochtamt' : 'Postfix -> Dovecot', String(r.messages), String(r.stored),
+    sizeLabel(r.size), SERVER_LABELS[r.server], String(r.messages), String(r.stored),
     fmt(r.acceptSeconds, 2), fmt(r.storeSeconds, 2), fmt(r.acceptRate), fmt(r.storeRate),
     fmt(r.cpuSeconds, 1), r.cpuSeconds === null || !r.stored ? '-' : ((r.cpuSeconds * 1000) / r.stored).toFixed(2),
-    r.peakMemKiB ? `${mib(r.peakMemKiB)} MiB ${r.server === 'pochtamt' ? 'RSS' : 'PSS'}` : '-',
+    r.peakMemKiB ? `${mib(r.peakMemKiB)} MiB ${r.server === 'postfix' ? 'PSS' : 'RSS'}` : '-',
   ]);
   process.stdout.write(`\n${tableLines(head, rows, (i) => i < 2).join('\n')}\n`);
   for (const r of results) if (r.error) process.stdout.write(`  ! ${r.server} ${sizeLabel(r.size)}: ${r.error}\n`);
+}
+
+// ------------------------------------------------------------------ --policy
+
+interface PolicyPeers {
+  dns: Dns;
+  spamd: Daemon;
+  clamd: Daemon;
+  /** size -> the DKIM-signed message: its bytes, and the file smtp-source -F sends (LF line ends). */
+  messages: Map<number, Buffer>;
+  files: Map<number, string>;
+  /** CPU seconds spamd and clamd (with their children) used so far. */
+  daemonCpu(): number;
+}
+
+async function startPolicyPeers(o: Options, dir: string, say: (s: string) => void): Promise<PolicyPeers> {
+  const signer = messageSigner({ sender: SENDER, recipient: RECIPIENT, heloName: HELO });
+  const messages = new Map<number, Buffer>();
+  const files = new Map<number, string>();
+  for (const size of o.sizes) {
+    const raw = await signer.message(size);
+    messages.set(size, raw);
+    const file = path.join(dir, `message-${size}.eml`);
+    // smtp-source -F appends CRLF to each line of the file.
+    writeFileSync(file, raw.toString('latin1').replace(/\r\n/g, '\n'), 'latin1');
+    files.set(size, file);
+  }
+  say('Starting the local DNS (dns2), spamd and clamd...');
+  const dns = await startDns(signer.zone);
+  const [spamd, clamd] = await Promise.all([startSpamd(dir, o.spamdChildren), startClamd(dir, Math.min(Math.max(o.sessions, 2), 32))]);
+  say(`  DNS on ${dns.server} (SPF, DKIM, DMARC p=reject for ${SENDER.split('@')[1]}; empty zones ${'dnsbl.bench.test, rhsbl.bench.test'}); `
+    + `spamd pid ${spamd.pid} on 127.0.0.1:${spamd.port} (${o.spamdChildren} children); clamd pid ${clamd.pid} on 127.0.0.1:${clamd.port}`);
+  return {
+    dns, spamd, clamd, messages, files,
+    daemonCpu: () => cpuSeconds([...descendants(spamd.pid), ...descendants(clamd.pid)]),
+  };
+}
+
+interface PolicyReport {
+  sizes: Array<{
+    size: number;
+    inProcess: Record<string, { stats: Stats; verdicts: string[] }>;
+    alone: AloneResult[];
+  }>;
+  dnsQueries: number;
+}
+
+async function measurePolicyPeers(o: Options, peers: PolicyPeers, dataDir: string, say: (s: string) => void): Promise<PolicyReport> {
+  const cfg = loadConfig(dataDir, {});
+  const report: PolicyReport = { sizes: [], dnsQueries: 0 };
+  for (const size of o.sizes) {
+    const raw = peers.messages.get(size)!;
+    say(`Timing each filter step in the bench process (${o.stepRuns} runs, ${sizeLabel(size)})...`);
+    const inProcess = await timeStepsInProcess({
+      policy: cfg.policy, hostname: cfg.hostname, localDomain: DOMAIN, raw, sender: SENDER, recipient: RECIPIENT, heloName: HELO, n: o.stepRuns,
+    });
+    const alone: AloneResult[] = [];
+    const common = { spamdPort: peers.spamd.port, clamdPort: peers.clamd.port, raw, recipient: RECIPIENT, cpu: peers.daemonCpu };
+    for (const [what, concurrency, requests] of [
+      ['clamd', 1, o.stepRuns], ['spamd', 1, o.stepRuns],
+      ['clamd', o.sessions, o.daemonRequests], ['spamd', o.sessions, o.daemonRequests], ['clamd+spamd', o.sessions, o.daemonRequests],
+    ] as Array<[AloneResult['what'], number, number]>) {
+      say(`Timing ${what} alone: ${requests} requests, ${concurrency} at a time (${sizeLabel(size)})...`);
+      alone.push(await timeDaemonsAlone({ ...common, what, concurrency, requests }));
+    }
+    report.sizes.push({ size, inProcess, alone });
+  }
+  report.dnsQueries = peers.dns.queries();
+  return report;
+}
+
+const ms = (v: number | null | undefined, digits = 2) => (v === null || v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(digits));
+
+function printPolicyReport(o: Options, peers: PolicyPeers, results: RunResult[], rep: PolicyReport): void {
+  const w = (s: string) => process.stdout.write(`${s}\n`);
+  w('\nPolicy (--policy): the same load to Pochtamt with the filters off (policy.enabled: false) and on');
+  w(`(sender-auth with SPF/DKIM/DMARC, dnsbl + rhsbl against the local DNS, attachments, clamav, spamassassin;`);
+  w(` trustedNetworks: [], greylisting and rate limits off; spamd ${o.spamdChildren} children, clamd ${peers.clamd.port ? 'MaxThreads ' + Math.min(Math.max(o.sessions, 2), 32) : ''}).`);
+  // CPU ms/msg less the idle CPU the server would have used over the run's time anyway.
+  const cpuMs = (r: RunResult | undefined) => (r?.cpuSeconds != null && r.stored
+    ? ((r.cpuSeconds - (r.idleCpuPerSecond ?? 0) * (r.storeSeconds ?? 0)) * 1000) / r.stored : null);
+  const rows: string[][] = [];
+  for (const size of o.sizes) {
+    const off = results.find((r) => r.size === size && r.server === 'pochtamt');
+    const on = results.find((r) => r.size === size && r.server === 'pochtamt-policy');
+    rows.push([sizeLabel(size), fmt(off?.storeRate ?? null), fmt(on?.storeRate ?? null),
+      off?.storeRate && on?.storeRate ? `${(on.storeRate / off.storeRate).toFixed(2)}x` : '-',
+      ms(cpuMs(off)), ms(cpuMs(on)), ms(cpuMs(on) !== null && cpuMs(off) !== null ? cpuMs(on)! - cpuMs(off)! : null),
+      ms(on?.daemonCpuSeconds != null && on.stored ? (on.daemonCpuSeconds * 1000) / on.stored : null)]);
+  }
+  w('');
+  for (const l of tableLines(['Size', 'Stored/s off', 'Stored/s on', 'on/off', 'CPU ms/msg off', 'CPU ms/msg on', 'Pochtamt +CPU ms/msg', 'spamd+clamd CPU ms/msg'], rows, (i) => i < 1)) w(l);
+  w('(Pochtamt CPU ms/msg here: less its idle CPU over the run\'s time, measured for 3 s before each run: '
+    + results.filter((r) => r.idleCpuPerSecond !== undefined).map((r) => `${SERVER_LABELS[r.server]} ${sizeLabel(r.size)} ${((r.idleCpuPerSecond ?? 0) * 1000).toFixed(1)} ms/s`).join(', ') + ')');
+
+  for (const sz of rep.sizes) {
+    const on = results.find((r) => r.size === sz.size && r.server === 'pochtamt-policy');
+    const tr = on?.traced;
+    w(`\n${sizeLabel(sz.size)}: per-step latency, ms`);
+    const alone1 = (what: string) => sz.alone.find((a) => a.what === what && a.concurrency === 1);
+    const aloneN = (what: string) => sz.alone.find((a) => a.what === what && a.concurrency === o.sessions);
+    const stepRows = STEPS.map((step) => {
+      const t = tr?.perStep[step];
+      const st = t ? stats(t) : null;
+      const acts = tr?.actions[step] ? Object.entries(tr.actions[step]).map(([a, n]) => `${a} ${n}`).join(', ') : 'not traced (plain accept)';
+      const ip = sz.inProcess[step];
+      const daemon = step === 'clamav' ? alone1('clamd') : step === 'spamassassin' ? alone1('spamd') : null;
+      return [step, st ? String(st.n) : '0', ms(st?.p50, 0), ms(st?.p95, 0), acts, ms(ip?.stats.p50), ms(ip?.stats.p95),
+        daemon ? `${ms(daemon.latency.p50)} / ${ms(daemon.latency.p95)}` : '', (ip?.verdicts ?? []).join(' | ').slice(0, 70)];
+    });
+    for (const l of tableLines(['Step', 'traced', 'p50', 'p95', 'traced verdicts', '1-at-a-time p50', 'p95', 'daemon alone p50 / p95', 'verdict (bench process)'], stepRows, (i) => i === 0 || i === 4 || i === 8)) w(`  ${l}`);
+    w(`  traced = policy.step.* trace_event rows of the instance during the run under load (${o.sessions} sessions; whole ms, Date.now());`);
+    w(`  1-at-a-time = the same step code and config run ${o.stepRuns} times in the bench process, one message at a time (performance.now()).`);
+    if (tr?.examples.length) for (const e of tr.examples) w(`  ! ${e}`);
+
+    w(`\n${sizeLabel(sz.size)}: spamd and clamd alone (src/policy/spamd.client.ts SYMBOLS, src/policy/clamd.client.ts INSTREAM, from the bench process)`);
+    const aloneRows = sz.alone.map((a) => [a.what, String(a.concurrency), String(a.requests), fmt(a.rate), ms(a.latency.p50), ms(a.latency.p95),
+      ms(a.daemonCpuSeconds != null ? (a.daemonCpuSeconds * 1000) / Math.max(1, a.latency.n) : null), String(a.errors)]);
+    for (const l of tableLines(['Daemon', 'at a time', 'requests', 'msg/s', 'p50 ms', 'p95 ms', 'daemon CPU ms/msg', 'errors'], aloneRows, (i) => i === 0)) w(`  ${l}`);
+
+    // Pochtamt's own overhead per message, three ways.
+    const off = results.find((r) => r.size === sz.size && r.server === 'pochtamt');
+    const ip = (s: string) => sz.inProcess[s]?.stats.p50 ?? NaN;
+    const own = ip('dnsbl') + ip('sender-auth') + ip('attachments');
+    const clientClam = ip('clamav') - (alone1('clamd')?.latency.p50 ?? NaN);
+    const clientSpam = ip('spamassassin') - (alone1('spamd')?.latency.p50 ?? NaN);
+    const cpuOwn = cpuMs(on) !== null && cpuMs(off) !== null ? cpuMs(on)! - cpuMs(off)! : null;
+    const added = on?.storeRate && off?.storeRate ? 1000 / on.storeRate - 1000 / off.storeRate : null;
+    const both = aloneN('clamd+spamd');
+    const daemonsWall = both?.rate ? 1000 / both.rate : null;
+    const verdict = (v: number | null) => (v === null || !Number.isFinite(v) ? '' : v < 2 ? '  (< 2 ms: met)' : '  (>= 2 ms: NOT met)');
+    w(`\n${sizeLabel(sz.size)}: Pochtamt's own overhead per message (target < 2 ms)`);
+    w(`  CPU:     Pochtamt server CPU ms/msg with the policy on - off = ${ms(cpuOwn)} ms${verdict(cpuOwn)}`);
+    w(`           (spamd + clamd used ${ms(on?.daemonCpuSeconds != null && on.stored ? (on.daemonCpuSeconds * 1000) / on.stored : null)} ms/msg of CPU besides)`);
+    w(`  Latency, one message at a time: own steps dnsbl ${ms(ip('dnsbl'))} + sender-auth ${ms(ip('sender-auth'))} + attachments ${ms(ip('attachments'))}`);
+    w(`           + clamav step - clamd alone ${ms(clientClam)} + spamassassin step - spamd alone ${ms(clientSpam)} = ${ms(own + clientClam + clientSpam)} ms${verdict(own + clientClam + clientSpam)} (p50s)`);
+    w(`  Wall clock under load (${o.sessions} sessions): 1000/on - 1000/off = ${ms(added)} ms/msg added; clamd+spamd alone, ${o.sessions} at a time: `
+      + `${ms(daemonsWall)} ms/msg; difference ${ms(added !== null && daemonsWall !== null ? added - daemonsWall : null)} ms/msg`);
+    if (tr?.pipelinePerMessage.length) {
+      const pl = stats(tr.pipelinePerMessage)!;
+      const ow = stats(tr.ownPerMessage)!;
+      w(`  Traced under load, per message (${pl.n} messages): filter steps p50 ${pl.p50} / p95 ${pl.p95} ms, of which Pochtamt's own traced steps`
+        + ` (sender-auth) p50 ${ow.p50} / p95 ${ow.p95} ms; clamd+spamd alone at ${o.sessions} at a time: p50 ${ms(both?.latency.p50, 0)} / p95 ${ms(both?.latency.p95, 0)} ms`);
+    }
+  }
+  w(`\n  The local DNS answered ${rep.dnsQueries} queries.`);
 }
 
 // ------------------------------------------------------------------ main
@@ -247,14 +428,21 @@ async function main(): Promise<void> {
     + `${o.reconnect ? 'one connection per message' : 'sessions reused (smtp-source -d)'}; ${os.cpus().length} CPUs; work folder ${dir}`);
 
   let pochtamt: Pochtamt | null = null;
+  let pochtamtPolicy: Pochtamt | null = null;
   let pf: PostfixDovecot | null = null;
+  let peers: PolicyPeers | null = null;
+  if (o.policy) peers = await startPolicyPeers(o, dir, say);
   const targets: Target[] = [];
   let idleReport: string[] = [];
 
   if (o.servers.includes('pochtamt')) {
     say('Starting Pochtamt...');
     const maxFds = Math.min(fileLimits().hard, Math.max(o.idle * 2 + 1024, 4096));
-    pochtamt = await setupPochtamt({ dir, port: await freePort(), domain: DOMAIN, user: RECIPIENT, password: 'bench-password', maxFds }, say);
+    pochtamt = await setupPochtamt({
+      dir, port: await freePort(), domain: DOMAIN, user: RECIPIENT, password: 'bench-password', maxFds,
+      // --policy: the baseline has no filters at all (by default they run, but skip loopback clients).
+      ...(o.policy ? { edit: (cfg: Record<string, unknown>) => { cfg.policy = { enabled: false }; } } : {}),
+    }, say);
     const p = pochtamt;
     say(`  pid ${p.pid}, MX on 127.0.0.1:${p.port} (${p.via})`);
     await sleep(1000);
@@ -288,6 +476,29 @@ async function main(): Promise<void> {
       memory: { start: () => { sampler = sampleRss(p.pid, 100); }, stop: () => sampler?.stop() ?? 0 },
       alive: () => p.alive(),
     });
+
+    if (peers) {
+      const pp = peers;
+      say('Starting Pochtamt with the policy on...');
+      const pdir = path.join(dir, 'policy');
+      mkdirSync(pdir, { mode: 0o755 });
+      pochtamtPolicy = await setupPochtamt({
+        dir: pdir, port: await freePort(), domain: DOMAIN, user: RECIPIENT, password: 'bench-password', maxFds, cleanupName: 'pochtamt server (policy)',
+        edit: (cfg) => { cfg.policy = policyConfig({ dns: pp.dns.server, spamdPort: pp.spamd.port, clamdPort: pp.clamd.port }); },
+      }, say);
+      const q = pochtamtPolicy;
+      say(`  pid ${q.pid}, MX on 127.0.0.1:${q.port} (${q.via}); data ${q.dataDir}`);
+      await sleep(1000);
+      let sampler2: { stop(): number } | null = null;
+      targets.push({
+        name: 'pochtamt-policy', label: 'Pochtamt + policy', port: q.port, pollMs: 50,
+        count: () => q.storedCount(),
+        doneAt: (detected) => detected,
+        pids: () => [q.pid],
+        memory: { start: () => { sampler2 = sampleRss(q.pid, 100); }, stop: () => sampler2?.stop() ?? 0 },
+        alive: () => q.alive(),
+      });
+    }
   }
 
   if (o.servers.includes('postfix')) {
@@ -317,7 +528,22 @@ async function main(): Promise<void> {
   for (const size of o.sizes) {
     for (const t of targets) {
       say(`Run: ${t.label}, ${sizeLabel(size)} body, ${o.messages} messages, ${o.sessions} sessions...`);
-      const r = await measure(o, t, size, progress);
+      const since = Date.now();
+      let idleCpuPerSecond: number | undefined;
+      if (peers && t.name !== 'postfix') {
+        // A slow run (spamd bound) adds the server's idle CPU (timers, trace flushes) to every message: measure it.
+        const c0 = cpuSeconds(t.pids());
+        await sleep(3000);
+        idleCpuPerSecond = (cpuSeconds(t.pids()) - c0) / 3;
+      }
+      const daemonCpu0 = peers ? peers.daemonCpu() : 0;
+      const r = await measure(o, t, size, progress, peers?.files.get(size));
+      if (idleCpuPerSecond !== undefined) r.idleCpuPerSecond = idleCpuPerSecond;
+      if (peers && t.name === 'pochtamt-policy' && pochtamtPolicy) {
+        r.daemonCpuSeconds = peers.daemonCpu() - daemonCpu0;
+        await sleep(1000); // the trace is written in batches every 200 ms
+        r.traced = tracedSteps(pochtamtPolicy.db, since);
+      }
       results.push(r);
       say(`  ${r.stored}/${r.messages} stored in ${fmt(r.storeSeconds, 2)} s (${fmt(r.storeRate)} msg/s; smtp-source done after ${fmt(r.acceptSeconds, 2)} s)${r.error ? ` ERROR: ${r.error}` : ''}`);
       await sleep(2000);
@@ -325,10 +551,11 @@ async function main(): Promise<void> {
   }
 
   const hwm = pochtamt ? procMemKiB(pochtamt.pid)?.hwm ?? null : null;
-  process.stdout.write(`\nSMTP benchmark, smtp-source ${smtpSourceArgs(o, 0, 0).slice(0, -1).join(' ').replace('-l 0', '-l SIZE')} 127.0.0.1:PORT\n`
+  const policyReport = peers && pochtamtPolicy ? await measurePolicyPeers(o, peers, pochtamtPolicy.dataDir, say) : null;
+  process.stdout.write(`\nSMTP benchmark, smtp-source ${smtpSourceArgs(o, 0, 0, peers ? 'MESSAGE' : undefined).slice(0, -1).join(' ').replace('-l 0', '-l SIZE')} 127.0.0.1:PORT\n`
     + `(time from the start of smtp-source until the last message is stored; ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')})\n`);
   printTable(results);
-  if (targets.length === 2) {
+  if (targets.some((t) => t.name === 'postfix') && targets.some((t) => t.name === 'pochtamt')) {
     process.stdout.write('\nRatio Pochtamt / Postfix -> Dovecot (stored msg/s):\n');
     for (const size of o.sizes) {
       const a = results.find((r) => r.size === size && r.server === 'pochtamt');
@@ -344,15 +571,20 @@ async function main(): Promise<void> {
     for (const l of idleReport) process.stdout.write(`  ${l.trim()}\n`);
   }
   if (pf) process.stdout.write('\nPostfix -> Dovecot memory is the peak of the summed PSS of all their processes (shared pages counted once).\n');
+  if (peers && policyReport) printPolicyReport(o, peers, results, policyReport);
 
   if (o.json) {
-    writeFileSync(o.json, `${JSON.stringify({ options: o, results, idle: idleReport, pochtamtHwmKiB: hwm, at: new Date().toISOString() }, null, 2)}\n`);
+    writeFileSync(o.json, `${JSON.stringify({ options: o, results, idle: idleReport, pochtamtHwmKiB: hwm, policy: policyReport, at: new Date().toISOString() }, null, 2)}\n`);
     say(`results written to ${o.json}`);
   }
   const errors = results.filter((r) => r.error).length;
   if (pochtamt) {
     const logText = (() => { try { return readFileSync(pochtamt.logFile, 'utf8').trim(); } catch { return ''; } })();
     if (logText) say(`\nPochtamt log (${pochtamt.logFile}), last lines:\n${logText.split('\n').slice(-10).join('\n')}`);
+  }
+  if (pochtamtPolicy) {
+    const logText = (() => { try { return readFileSync(pochtamtPolicy.logFile, 'utf8').trim(); } catch { return ''; } })();
+    if (logText) say(`\nPochtamt + policy log (${pochtamtPolicy.logFile}), last lines:\n${logText.split('\n').slice(-10).join('\n')}`);
   }
   process.exitCode = errors ? 1 : 0;
 }
