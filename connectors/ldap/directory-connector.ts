@@ -3,9 +3,10 @@
 // a stable id, and password checks. Knows LDAP; knows nothing of accounts or the store.
 // Cursors: AD highestCommittedUSN / uSNChanged (MS-ADTS §3.1.1.1.9), tombstones through the
 // show-deleted control 1.2.840.113556.1.4.417; OpenLDAP contextCSN / entryCSN (RFC 4533 §2.1,
-// read as plain attributes) or modifyTimestamp (RFC 4512). Nested AD groups through
-// LDAP_MATCHING_RULE_IN_CHAIN 1.2.840.113556.1.4.1941; OpenLDAP nesting is expanded by the
-// caller from member DNs.
+// read as plain attributes) or modifyTimestamp (RFC 4512). Nesting is expanded by the caller
+// from the stored member DNs; for an AD list it cannot expand exactly (a member DN it does not
+// know, ranged members) it asks the DC through LDAP_MATCHING_RULE_IN_CHAIN
+// 1.2.840.113556.1.4.1941 (transitiveUserIds).
 // BUGS: uSNChanged is per domain controller: point `url` at one DC, not a load-balanced name.
 // No RFC 4533 syncrepl (ldapts has no IntermediateResponse), so OpenLDAP deletions are found
 // by a periodic id scan. AD ranged retrieval (member;range=…) for groups over 1,500 members

@@ -114,8 +114,23 @@ export function classifyBindFailure(message: string): Extract<BindOutcome, { ok:
   }
 }
 
-/** Result codes that mean "try again later" rather than "no" (RFC 4511 §A.2). */
-const TRANSIENT_CODES = new Set([51 /* busy */, 52 /* unavailable */, 3 /* timeLimitExceeded */, 80 /* other */]);
+/**
+ * Result codes that mean "try again later" rather than "no" (RFC 4511 §A.2). operationsError (1)
+ * is here because Samba AD answers it under load (ldb_wait: a search the DC gave up on), where
+ * the same request succeeds a moment later.
+ */
+const TRANSIENT_CODES = new Set([1 /* operationsError */, 51 /* busy */, 52 /* unavailable */, 3 /* timeLimitExceeded */, 80 /* other */]);
+/** The server answered but could not serve the request now: worth a retry of the same request. */
+const RETRY_CODES = new Set([1, 51, 52, 80]);
+/** Retries of a whole search after such an answer, and the first pause (doubling). */
+const SEARCH_RETRIES = 3;
+const SEARCH_RETRY_MS = 200;
+
+/** The server itself answered "busy / operations error" (as opposed to being unreachable). */
+export function isServerBusy(e: unknown): boolean {
+  const cause = e instanceof DirectoryUnavailableError ? (e as { cause?: unknown }).cause : e;
+  return cause instanceof ResultCodeError && RETRY_CODES.has(cause.code);
+}
 
 /** True for failures where the directory was not reached or did not answer. */
 export function isTransient(e: unknown): boolean {
@@ -220,16 +235,25 @@ export class LdapClient {
           this.client = null;
           await c.unbind().catch(() => undefined);
         }
-        if (attempt >= 1) throw new DirectoryUnavailableError(`directory ${this.o.url}: ${(e as Error).message}`);
+        if (attempt >= 1) throw Object.assign(new DirectoryUnavailableError(`directory ${this.o.url}: ${(e as Error).message}`), { cause: e });
       }
     }
   }
 
   /** All entries of a (paged) search; search references (referrals) are ignored. */
   async search(a: SearchArgs): Promise<LdapEntry[]> {
-    const out: LdapEntry[] = [];
-    for await (const page of this.pages(a)) out.push(...page);
-    return out;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const out: LdapEntry[] = [];
+        for await (const page of this.pages(a)) out.push(...page);
+        return out;
+      } catch (e) {
+        // A DC under load answers some searches with busy / operations error: the whole search
+        // (it was collected, not yet handed out) is sent again after a short pause.
+        if (attempt >= SEARCH_RETRIES || !isServerBusy(e)) throw e;
+        await new Promise((r) => setTimeout(r, SEARCH_RETRY_MS * 2 ** attempt));
+      }
+    }
   }
 
   /** Page by page, so a large directory never sits in memory twice. */
@@ -257,7 +281,7 @@ export class LdapClient {
       if (isTransient(e)) {
         if (this.client === c) this.client = null;
         await c.unbind().catch(() => undefined);
-        throw new DirectoryUnavailableError(`directory ${this.o.url}: ${(e as Error).message}`);
+        throw Object.assign(new DirectoryUnavailableError(`directory ${this.o.url}: ${(e as Error).message}`), { cause: e });
       }
       throw e;
     }

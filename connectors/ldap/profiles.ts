@@ -127,6 +127,11 @@ export interface DirectoryGroup {
   memberDns: string[];
   /** posixGroup memberUid values (login names). */
   memberUids: string[];
+  /**
+   * True when the server sent only part of the members (AD ranged retrieval, `member;range=0-1499`
+   * for groups over MaxValRange): memberDns is then not the whole list.
+   */
+  membersIncomplete?: boolean;
   book: AddressBookFields;
 }
 
@@ -242,6 +247,7 @@ export function toGroup(e: LdapEntry, p: Profile): DirectoryGroup | null {
     addresses,
     memberDns: [...(a.member ? e.all(a.member) : []), ...(a.uniqueMember ? e.all(a.uniqueMember).map((v) => v.replace(/#'[01]*'B$/, '')) : [])],
     memberUids: a.memberUid ? e.all(a.memberUid) : [],
+    ...(a.member && [...e.attrs.keys()].some((k) => k.startsWith(`${a.member!.toLowerCase()};range=`)) ? { membersIncomplete: true } : {}),
     book: bookOf(e, p, addresses),
   };
 }

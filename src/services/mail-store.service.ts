@@ -49,10 +49,28 @@ export class MailStoreService {
   // ---- mailboxes ------------------------------------------------------------------------------
 
   async createDefaultMailboxes(em: EntityManager, accountId: number): Promise<void> {
-    for (const m of DEFAULT_MAILBOXES) {
-      if (await em.findOneBy(MailboxEntity, { accountId, name: m.name })) continue;
-      await this.insertMailbox(em, accountId, m.name, m.specialUse);
-    }
+    // Two statements for any number of folders (account creation in bulk, e.g. a directory sync
+    // of thousands of users): the account's existing folders, then one INSERT of the missing ones.
+    const existing = await em.query(`SELECT "name", "uidValidity" FROM "mailbox" WHERE "accountId" = ${this.p(1)}`, [accountId]) as
+      Array<{ name: string; uidValidity: string | number }>;
+    const have = new Set(existing.map((r) => r.name));
+    const missing = DEFAULT_MAILBOXES.filter((m) => !have.has(m.name));
+    if (!missing.length) return;
+    // Same rule as insertMailbox, one value per folder: strictly above every earlier one of the
+    // account (so values stay unique per account and name over time), distinct within the batch.
+    const max = existing.reduce((a, r) => Math.max(a, Number(r.uidValidity)), 0);
+    const base = Math.max(Math.floor(Date.now() / 1000), max + 1);
+    const now = Date.now();
+    const params: unknown[] = [];
+    const rows = missing.map((m, i) => {
+      const at = params.length;
+      params.push(accountId, m.name, m.specialUse, base + i, now);
+      return `(${this.p(at + 1)}, ${this.p(at + 2)}, ${this.p(at + 3)}, ${this.p(at + 4)}, 1, 1, 0, 0, TRUE, ${this.p(at + 5)})`;
+    });
+    await em.query(
+      `INSERT INTO "mailbox" ("accountId", "name", "specialUse", "uidValidity", "uidNext", "highestModseq", "messageCount", "totalBytes", "subscribed", "createdAt") VALUES ${rows.join(', ')}`,
+      params,
+    );
   }
 
   private async insertMailbox(em: EntityManager, accountId: number, name: string, specialUse: string | null): Promise<MailboxEntity> {
