@@ -7,7 +7,8 @@ import type { MailStoreService } from '../services/mail-store.service.js';
 import type { QueueService } from '../services/queue.service.js';
 import type { TraceService } from '../services/trace.service.js';
 import type { Store } from '../store/store.js';
-import { parseMessageMetadata } from '../mime/message-metadata.js';
+import { parseMessageMetadata, type MimePart } from '../mime/message-metadata.js';
+import { buildSearchText, type SearchText } from '../mime/search-text.js';
 import { withReturnPath } from './prepare-message.js';
 
 export interface InboundMessage {
@@ -75,6 +76,8 @@ export class DeliveryService {
 
     const localRaw = localTargets.size ? withReturnPath(msg.raw, msg.sender) : null;
     const metadata = localRaw ? parseMessageMetadata(localRaw) : null;
+    // Search text once per message (not per recipient, not at the first SEARCH); bounded by MAX_*_CHARS.
+    const search = localRaw && metadata ? searchTextOf(localRaw, metadata.root) : null;
     // Bytes reach the disk before any row that points at them is committed.
     const [localHash, remoteHash] = await Promise.all([
       localRaw ? this.store.blobs.put(localRaw) : null,
@@ -99,7 +102,7 @@ export class DeliveryService {
         const box = await this.targetMailbox(ctx.em, accountId, msg.folderRole ?? null);
         const { uid } = await this.mailStore.append(ctx, {
           accountId, mailboxId: box, blobHash: localHash!, size: localRaw!.length, metadata: metadata!, internalDate: now,
-          queueId: msg.queueId,
+          queueId: msg.queueId, search,
         });
         stored.push({ recipient: rcpt, accountId, mailboxId: box, uid });
       }
@@ -146,4 +149,13 @@ export function extractMessageId(raw: Buffer): string | null {
   const head = raw.subarray(0, end === -1 ? Math.min(raw.length, 65536) : end).toString('latin1');
   const m = /^message-id:[ \t]*(.*(?:\r\n[ \t].*)*)/im.exec(head);
   return m ? m[1]!.replace(/\r\n[ \t]/g, ' ').trim().slice(0, 998) || null : null;
+}
+
+/** The search text of a message, or null (then the first text SEARCH computes it) if it cannot be built. */
+function searchTextOf(raw: Buffer, root: MimePart): SearchText | null {
+  try {
+    return buildSearchText(raw, root);
+  } catch {
+    return null;
+  }
 }

@@ -1,5 +1,6 @@
-// Searchable text of a message, computed once per message (at IMAP APPEND, or the first time
-// a search needs it) and stored with the message row, so SEARCH never re-parses MIME:
+// Searchable text of a message, computed once per message (at delivery and IMAP APPEND; for
+// rows stored without it, the first time a search needs it) and stored with the message row,
+// so SEARCH never re-parses MIME:
 // - headers: every top-level field as "name: decoded value" lines (encoded words decoded);
 // - body: the decoded text of text/* parts (transfer encoding and charset removed, HTML tags
 //   stripped), up to MAX_BODY_CHARS.
@@ -14,8 +15,11 @@ export const MAX_BODY_CHARS = 64 * 1024;
 
 export interface SearchText { headers: string; body: string }
 
+/** Runs of whitespace that are not already a single space (the same result as /\s+/ -> ' ', about 4x cheaper). */
+const WHITESPACE = /\s{2,}|[^\S ]/g;
+
 export function normalizeForSearch(s: string): string {
-  return s.toLowerCase().replace(/\s+/g, ' ');
+  return s.toLowerCase().replace(WHITESPACE, ' ');
 }
 
 export function decodeCharset(data: Buffer, charset: string | undefined): string {

@@ -6,10 +6,10 @@
 // No protocol syntax here. RFC 9051 §2.3.1.1 (UIDs never reused), RFC 7162 (MODSEQ), RFC 4315 (UIDPLUS).
 // BUGS: a rename does not move the subscriptions of children that do not exist (subscriptions
 // are a flag on existing mailboxes only).
-import { In, IsNull, type EntityManager } from 'typeorm';
+import { In, type EntityManager } from 'typeorm';
 import { AccountEntity, MailboxEntity, MailChangeEntity, MessageEntity } from '../../schemas/entities/index.js';
 import { parseMessageMetadata, type Envelope, type MimePart } from '../mime/message-metadata.js';
-import { buildSearchText, normalizeForSearch } from '../mime/search-text.js';
+import { buildSearchText, normalizeForSearch, type SearchText } from '../mime/search-text.js';
 import type { Store, WriteContext } from '../store/store.js';
 import { ServiceError } from './errors.js';
 import type { MailStoreService } from './mail-store.service.js';
@@ -17,7 +17,11 @@ import type { MailStoreService } from './mail-store.service.js';
 export interface FlagState { uid: number; flags: string[]; modseq: number }
 export interface MessageRow extends FlagState { internalDate: number; size: number; blobHash: string }
 export interface MessageWithMeta extends MessageRow { envelope: Envelope; root: MimePart }
+/** FETCH's light rows: flags as stored (space-separated). */
+export interface FlagRow { uid: number; flags: string; modseq: number }
 export interface SearchRow extends MessageRow { searchHeaders?: string; searchBody?: string; sentDate?: number | null }
+
+export interface QuotaUsage { quotaBytes: number; usedBytes: number; quotaMessages: number; usedMessages: number }
 
 export interface MailboxCounts {
   messages: number; unseen: number; deleted: number; size: number; uidNext: number; uidValidity: number; highestModseq: number;
@@ -34,8 +38,16 @@ export interface MailboxChanges {
 
 export interface NewRawMessage { raw: Buffer; flags: string[]; internalDate: number }
 
+/** The few methods of a better-sqlite3 connection and statement used here. */
+interface SqliteStatement { all(...params: unknown[]): unknown[]; pluck(on: boolean): unknown; raw(on: boolean): unknown }
+interface SqliteConnection { prepare(sql: string): SqliteStatement }
+/** Prepared statements per SQLite connection (dropped with it). */
+const statements = new WeakMap<SqliteConnection, Map<string, SqliteStatement>>();
+
 /** Rows per IN (...) list: well under SQLite's variable limit. */
 const CHUNK = 500;
+/** Messages indexed per batch by the lazy search-text path (bounds how long one batch blocks the event loop). */
+const INDEX_BATCH = 25;
 
 const splitFlags = (s: string | null | undefined): string[] => (s ? s.split(' ').filter(Boolean) : []);
 
@@ -128,11 +140,101 @@ export class MailOpsService {
 
   // ---- reading ----------------------------------------------------------------------------------
 
-  /** Every UID of a mailbox, ascending (the sequence-number map of a SELECT). */
+  /**
+   * A prepared statement on the SQLite connection itself, bypassing TypeORM's per-row work, for
+   * the two reads that return one row per message of a mailbox (SELECT's UID map and FETCH
+   * FLAGS): `pluck` gives the first column, `raw` arrays instead of objects. Null on PostgreSQL
+   * (or an unexpected driver): the callers then use em.query.
+   */
+  private sqliteStatement(sql: string, mode: 'pluck' | 'raw'): SqliteStatement | null {
+    if (this.store.isPostgres) return null;
+    const conn = (this.store.db.driver as unknown as { databaseConnection?: SqliteConnection }).databaseConnection;
+    if (!conn || typeof conn.prepare !== 'function') return null;
+    let cache = statements.get(conn);
+    if (!cache) statements.set(conn, (cache = new Map()));
+    const key = `${mode} ${sql}`;
+    let st = cache.get(key);
+    if (!st) {
+      st = conn.prepare(sql);
+      if (mode === 'pluck') st.pluck(true);
+      else st.raw(true);
+      cache.set(key, st);
+    }
+    return st;
+  }
+
+  /** Every UID of a mailbox, ascending (the sequence-number map of a SELECT). One query on the (mailboxId, uid) index. */
   async uids(mailboxId: number): Promise<number[]> {
-    const rows = await this.store.em.createQueryBuilder(MessageEntity, 'm').select('m.uid', 'uid')
-      .where('m.mailboxId = :mailboxId', { mailboxId }).orderBy('m.uid', 'ASC').getRawMany<{ uid: number | string }>();
-    return rows.map((r) => Number(r.uid));
+    const sql = 'SELECT uid FROM message WHERE "mailboxId" = ? ORDER BY uid';
+    const st = this.sqliteStatement(sql, 'pluck');
+    if (st) return st.all(mailboxId) as number[];
+    const rows = await this.store.em.query(`SELECT uid FROM message WHERE "mailboxId" = ${this.p(1)} ORDER BY uid`,
+      [mailboxId]) as Array<{ uid: number | string }>;
+    const out = new Array<number>(rows.length);
+    for (let i = 0; i < rows.length; i++) out[i] = Number(rows[i]!.uid);
+    return out;
+  }
+
+  /**
+   * UID, flags (as stored: space-separated) and MODSEQ of the given UIDs (ascending), optionally
+   * only those changed after `changedSince`: the columns FETCH (FLAGS UID MODSEQ) needs and no
+   * more. A dense run of UIDs is read as one range on the (mailboxId, uid) index, a sparse one
+   * with IN lists. Callers page through large sets (a few thousand UIDs per call).
+   */
+  async flagRows(mailboxId: number, uids: readonly number[], changedSince: number | null = null): Promise<FlagRow[]> {
+    if (!uids.length) return [];
+    const lo = uids[0]!;
+    const hi = uids[uids.length - 1]!;
+    const since = changedSince !== null ? ` AND modseq > ${this.p(4)}` : '';
+    const toRow = (r: { uid: number | string; flags: string | null; modseq: number | string }): FlagRow =>
+      ({ uid: Number(r.uid), flags: r.flags ?? '', modseq: Number(r.modseq) });
+    if (hi - lo + 1 <= uids.length * 2) {
+      const params: unknown[] = [mailboxId, lo, hi];
+      if (changedSince !== null) params.push(changedSince);
+      const st = this.sqliteStatement(`SELECT uid, flags, modseq FROM message WHERE "mailboxId" = ? AND uid >= ? AND uid <= ?${
+        changedSince !== null ? ' AND modseq > ?' : ''} ORDER BY uid`, 'raw');
+      if (st) {
+        const rows = st.all(...params) as Array<[number, string | null, number | bigint]>;
+        const out: FlagRow[] = [];
+        const all = hi - lo + 1 === uids.length;
+        let j = 0;
+        for (const r of rows) {
+          const uid = r[0];
+          if (!all) {
+            while (j < uids.length && uids[j]! < uid) j++;
+            if (j >= uids.length || uids[j] !== uid) continue;
+          }
+          out.push({ uid, flags: r[1] ?? '', modseq: Number(r[2]) });
+        }
+        return out;
+      }
+      const rows = await this.store.em.query(`SELECT uid, flags, modseq FROM message WHERE "mailboxId" = ${this.p(1)}
+        AND uid >= ${this.p(2)} AND uid <= ${this.p(3)}${since} ORDER BY uid`, params) as Array<{ uid: number | string; flags: string | null; modseq: number | string }>;
+      const out: FlagRow[] = [];
+      if (hi - lo + 1 === uids.length) {
+        for (const r of rows) out.push(toRow(r));
+        return out;
+      }
+      // Keep only the requested UIDs (both lists ascending: one merge pass).
+      let j = 0;
+      for (const r of rows) {
+        const uid = Number(r.uid);
+        while (j < uids.length && uids[j]! < uid) j++;
+        if (j < uids.length && uids[j] === uid) out.push(toRow(r));
+      }
+      return out;
+    }
+    const out: FlagRow[] = [];
+    for (let i = 0; i < uids.length; i += CHUNK) {
+      const part = uids.slice(i, i + CHUNK);
+      const params: unknown[] = [mailboxId, ...part];
+      const cond = changedSince !== null ? ` AND modseq > ${this.p(part.length + 2)}` : '';
+      if (changedSince !== null) params.push(changedSince);
+      const rows = await this.store.em.query(`SELECT uid, flags, modseq FROM message WHERE "mailboxId" = ${this.p(1)}
+        AND uid IN (${part.map((_, k) => this.p(k + 2)).join(', ')})${cond} ORDER BY uid`, params) as Array<{ uid: number | string; flags: string | null; modseq: number | string }>;
+      for (const r of rows) out.push(toRow(r));
+    }
+    return out;
   }
 
   async fetchRows(mailboxId: number, uids: number[], withMeta: false): Promise<MessageRow[]>;
@@ -244,6 +346,15 @@ export class MailOpsService {
     });
   }
 
+  /** Limits (0: none) and usage of an account, for IMAP QUOTA (RFC 9208). Null when the account is gone. */
+  async quotaUsage(accountId: number): Promise<QuotaUsage | null> {
+    const a = await this.store.em.findOne(AccountEntity, {
+      where: { id: accountId }, select: { id: true, quotaBytes: true, quotaMessages: true, usedBytes: true, usedMessages: true },
+    });
+    if (!a) return null;
+    return { quotaBytes: Number(a.quotaBytes), usedBytes: Number(a.usedBytes), quotaMessages: Number(a.quotaMessages), usedMessages: Number(a.usedMessages) };
+  }
+
   private async checkQuotaFor(em: EntityManager, accountId: number, bytes: number, count: number): Promise<void> {
     const a = await em.findOne(AccountEntity, {
       where: { id: accountId }, select: { id: true, quotaBytes: true, quotaMessages: true, usedBytes: true, usedMessages: true },
@@ -274,8 +385,8 @@ export class MailOpsService {
         const p = prepared[i]!;
         const { uid } = await this.mailStore.append(ctx, {
           accountId, mailboxId, blobHash: hashes[i]!, size: p.raw.length, metadata: p.metadata, internalDate: p.internalDate, flags: p.flags,
+          search: p.search,
         });
-        await ctx.em.update(MessageEntity, { mailboxId, uid }, { searchHeaders: p.search.headers, searchBody: p.search.body });
         uids.push(uid);
       }
       return { uidValidity: Number(box.uidValidity), uids };
@@ -362,30 +473,58 @@ export class MailOpsService {
 
   // ---- search -----------------------------------------------------------------------------------
 
+  /** Indexing jobs in flight, one per mailbox: concurrent searches of a mailbox share it. */
+  private readonly indexing = new Map<number, Promise<void>>();
+
   /**
-   * Computes the search text of messages stored without it (delivered before this existed, or by
-   * a path that does not compute it), a batch at a time. Each message is parsed at most once ever.
+   * Computes the search text of messages stored without it (stored before delivery computed it,
+   * or by a path that does not). Normally there is nothing to do: delivery and APPEND store the
+   * text with the row. One job per mailbox at a time (later callers await the running one), in
+   * small batches walking the UID index, yielding to the event loop between batches so other
+   * sessions keep being served. Each message is parsed at most once ever; identical bytes (one
+   * blob) are parsed once per job.
    */
-  async ensureSearchText(mailboxId: number): Promise<void> {
+  ensureSearchText(mailboxId: number): Promise<void> {
+    const running = this.indexing.get(mailboxId);
+    if (running) return running;
+    const job = this.indexMailbox(mailboxId).finally(() => this.indexing.delete(mailboxId));
+    this.indexing.set(mailboxId, job);
+    return job;
+  }
+
+  private async indexMailbox(mailboxId: number): Promise<void> {
+    const byBlob = new Map<string, SearchText>();
+    let after = 0;
     for (;;) {
-      const rows = await this.store.em.find(MessageEntity, {
-        where: { mailboxId, searchBody: IsNull() }, select: { id: true, blobHash: true, bodyStructure: true }, take: 100,
-      });
+      const rows = await this.store.em.query(`SELECT id, uid, "blobHash", "bodyStructure" FROM message WHERE "mailboxId" = ${this.p(1)}
+        AND uid > ${this.p(2)} AND "searchBody" IS NULL ORDER BY uid LIMIT ${INDEX_BATCH}`, [mailboxId, after]) as
+        Array<{ id: number | string; uid: number | string; blobHash: string; bodyStructure: string }>;
       if (!rows.length) return;
-      const computed: Array<{ id: number; headers: string; body: string }> = [];
+      after = Number(rows[rows.length - 1]!.uid);
+      const computed: Array<{ id: number; text: SearchText }> = [];
       for (const r of rows) {
-        let text = { headers: '', body: '' };
-        try {
-          const buf = await this.store.blobs.get(r.blobHash);
-          text = buildSearchText(buf, JSON.parse(r.bodyStructure) as MimePart);
-        } catch {
-          // unreadable blob: index as empty rather than retry on every search
+        let text = byBlob.get(r.blobHash);
+        if (!text) {
+          text = { headers: '', body: '' };
+          try {
+            const buf = await this.store.blobs.get(r.blobHash);
+            text = buildSearchText(buf, JSON.parse(r.bodyStructure) as MimePart);
+          } catch {
+            // unreadable blob: index as empty rather than retry on every search
+          }
+          if (byBlob.size >= 1000) byBlob.clear();
+          byBlob.set(r.blobHash, text);
         }
-        computed.push({ id: r.id, ...text });
+        computed.push({ id: Number(r.id), text });
       }
       await this.store.write(async ({ em }) => {
-        for (const c of computed) await em.update(MessageEntity, { id: c.id }, { searchHeaders: c.headers, searchBody: c.body });
+        for (const c of computed) {
+          await em.query(`UPDATE message SET "searchHeaders" = ${this.p(1)}, "searchBody" = ${this.p(2)} WHERE id = ${this.p(3)}`,
+            [c.text.headers, c.text.body, c.id]);
+        }
       });
+      if (rows.length < INDEX_BATCH) return;
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 

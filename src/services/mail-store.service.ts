@@ -27,6 +27,8 @@ export interface NewMessage {
   internalDate: number;
   flags?: string[];
   queueId?: string | null;
+  /** Searchable text (src/mime/search-text.ts) computed once per message; absent: computed at the first text SEARCH. */
+  search?: { headers: string; body: string } | null;
 }
 
 export interface MessageSummary { id: number; uid: number; size: number; blobHash: string; flags: string[]; modseq: number }
@@ -151,10 +153,11 @@ export class MailStoreService {
     const modseq = Number(row.highestModseq);
     // Plain SQL on this hot path: the query builder costs more CPU than SQLite does here.
     await em.query(`INSERT INTO message ("mailboxId", "accountId", uid, modseq, flags, "internalDate", size, "blobHash", "queueId",
-       "messageIdHeader", subject, envelope, "bodyStructure") VALUES (${[...Array(13).keys()].map((i) => this.p(i + 1)).join(', ')})`, [
+       "messageIdHeader", subject, envelope, "bodyStructure", "searchHeaders", "searchBody")
+       VALUES (${[...Array(15).keys()].map((i) => this.p(i + 1)).join(', ')})`, [
       m.mailboxId, m.accountId, uid, modseq, (m.flags ?? []).join(' '), m.internalDate, m.size, m.blobHash, m.queueId ?? null,
       m.metadata.messageId?.slice(0, 998) ?? null, m.metadata.subject.slice(0, 4000), JSON.stringify(m.metadata.envelope),
-      JSON.stringify(m.metadata.root),
+      JSON.stringify(m.metadata.root), m.search?.headers ?? null, m.search?.body ?? null,
     ]);
     await this.addBlobRef(em, m.blobHash, m.size);
     await em.query(`UPDATE account SET "usedBytes" = "usedBytes" + ${this.p(1)}, "usedMessages" = "usedMessages" + 1 WHERE id = ${this.p(2)}`,

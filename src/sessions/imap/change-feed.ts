@@ -2,13 +2,19 @@
 // changes made by other processes (another node on the same PostgreSQL, the CLI, a POP3
 // process) are found by tailing the mail_change table every POLL_MS, only while some session
 // is subscribed. Subscribers only learn "mailbox N changed"; they read what changed from the
-// store by MODSEQ, so a duplicate or early notice is harmless.
+// store by MODSEQ, so a duplicate or early notice is harmless. Those reads go through
+// changesSince() here, which shares one read among the sessions of a mailbox that are at the
+// same MODSEQ (a delivery wakes thousands of IDLE sessions with one query per mailbox).
 // BUGS: polling, not LISTEN/NOTIFY; a change from another process is seen within POLL_MS.
 import type { MailEvents } from '../../events/mail-events.js';
 import type { MailStoreService } from '../../services/mail-store.service.js';
-import type { MailOpsService } from '../../services/mail-ops.service.js';
+import type { MailboxChanges, MailOpsService } from '../../services/mail-ops.service.js';
 
 export const POLL_MS = 500;
+/** How long a change read may be handed to other sessions (while no newer change was signalled). */
+const SHARE_MS = 2000;
+
+interface SharedRead { at: number; result: Promise<MailboxChanges> }
 
 export class ChangeFeed {
   private readonly subs = new Map<number, Set<() => void>>();
@@ -17,10 +23,23 @@ export class ChangeFeed {
   private lastId: number | null = null;
   private polling = false;
   private readonly offEvents: () => void;
+  /**
+   * Change reads shared by the sessions of one mailbox, keyed by mailbox and starting MODSEQ.
+   * A change notice drops the mailbox's entries, so a read started before it is never reused after it.
+   */
+  private readonly reads = new Map<number, Map<number, SharedRead>>();
+  /**
+   * Highest MODSEQ per mailbox already announced by an in-process event, so the log tail does not
+   * wake every session a second time for the same change (while sessions are subscribed).
+   */
+  private readonly localModseq = new Map<number, number>();
 
   constructor(private readonly ops: MailOpsService, private readonly mailStore: MailStoreService, events: MailEvents,
     private readonly pollMs = POLL_MS) {
-    this.offEvents = events.on('mail.changed', (c) => this.notify(c.mailboxId));
+    this.offEvents = events.on('mail.changed', (c) => {
+      if (c.kind !== 'mailbox' && c.modseq > (this.localModseq.get(c.mailboxId) ?? 0)) this.localModseq.set(c.mailboxId, c.modseq);
+      this.notify(c.mailboxId);
+    });
   }
 
   /** Calls `fn` whenever mailbox `mailboxId` may have changed. Returns the unsubscribe function. */
@@ -45,13 +64,45 @@ export class ChangeFeed {
         clearInterval(this.timer);
         this.timer = null;
         this.lastId = null;
+        // Changes by other processes are not followed from now on: nothing read so far may be reused.
+        this.reads.clear();
+        this.localModseq.clear();
       }
     };
   }
 
   private notify(mailboxId: number): void {
+    this.reads.delete(mailboxId);
     const set = this.subs.get(mailboxId);
     if (set) for (const fn of [...set]) fn();
+  }
+
+  /**
+   * What changed in a mailbox after `modseq` (MailOpsService.changesSince), shared: the sessions
+   * selected on one mailbox are usually all at the same MODSEQ when a change is signalled, and
+   * they get one store read between them instead of one each (IDLE fan-out to thousands of
+   * connections). A read is reused only if it started after the last change notice for that
+   * mailbox, and for at most SHARE_MS. The result is shared: callers must not modify it.
+   */
+  changesSince(mailboxId: number, modseq: number): Promise<MailboxChanges> {
+    const now = Date.now();
+    let byModseq = this.reads.get(mailboxId);
+    const hit = byModseq?.get(modseq);
+    if (hit && now - hit.at < SHARE_MS) return hit.result;
+    if (!byModseq) this.reads.set(mailboxId, (byModseq = new Map()));
+    else if (byModseq.size > 64) byModseq.clear();
+    const result = this.ops.changesSince(mailboxId, modseq);
+    const entry: SharedRead = { at: now, result };
+    byModseq.set(modseq, entry);
+    const forget = () => {
+      if (this.reads.get(mailboxId)?.get(modseq) === entry) {
+        this.reads.get(mailboxId)!.delete(modseq);
+        if (!this.reads.get(mailboxId)!.size) this.reads.delete(mailboxId);
+      }
+    };
+    // Failed reads are not shared; successful ones are dropped once stale.
+    result.then(() => setTimeout(forget, SHARE_MS).unref(), forget);
+    return result;
   }
 
   private async poll(): Promise<void> {
@@ -65,7 +116,11 @@ export class ChangeFeed {
       for (;;) {
         const rows = await this.mailStore.changesSince(this.lastId, 1000);
         if (!rows.length) break;
-        const boxes = new Set(rows.map((r) => r.mailboxId));
+        const boxes = new Set<number>();
+        for (const r of rows) {
+          if (r.kind !== 'mailbox' && Number(r.modseq) <= (this.localModseq.get(r.mailboxId) ?? 0)) continue; // announced already
+          boxes.add(r.mailboxId);
+        }
         this.lastId = rows[rows.length - 1]!.id;
         for (const b of boxes) this.notify(b);
         if (rows.length < 1000) break;

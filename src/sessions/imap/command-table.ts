@@ -18,6 +18,7 @@ import { login } from './commands/login.js';
 import { logout } from './commands/logout.js';
 import { namespace } from './commands/namespace.js';
 import { noop } from './commands/noop.js';
+import { getquota, getquotaroot } from './commands/quota.js';
 import { rename } from './commands/rename.js';
 import { search } from './commands/search.js';
 import { select } from './commands/select.js';
@@ -54,6 +55,8 @@ export const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map<string, Comman
   ['CLOSE', row(SELECTED, close)],
   ['UNSELECT', row(SELECTED, unselect)],
   ['APPEND', row(AUTH, append)],
+  ['GETQUOTA', row(AUTH, getquota)],
+  ['GETQUOTAROOT', row(AUTH, getquotaroot)],
   ['IDLE', row(AUTH, idle)],
   ['EXPUNGE', row(SELECTED, expunge)],
   ['UID EXPUNGE', row(SELECTED, expunge)],

@@ -10,6 +10,19 @@ export function resolveUids(s: ImapSession, seq: SeqArg, byUid: boolean): number
   if (seq.saved) return s.savedSearch.filter((u) => sel.seqOf(u) > 0);
   if (byUid) return selectFrom(seq.set, sel.uids);
   const n = sel.uids.length;
+  if (seq.set.length === 1) {
+    // The common case (1:*, a:b): a slice of the sequence map, no set or sort.
+    const r = seq.set[0]!;
+    const from = r.from === Infinity ? n : r.from;
+    const to = r.to === Infinity ? n : r.to;
+    const lo = Math.min(from, to);
+    const hi = Math.max(from, to);
+    if (hi > n || lo < 1) {
+      if (n === 0 && r.to === Infinity) return [];
+      throw new ArgError('Invalid message sequence number');
+    }
+    return sel.uids.slice(lo - 1, hi);
+  }
   const out = new Set<number>();
   for (const r of seq.set) {
     const from = r.from === Infinity ? n : r.from;

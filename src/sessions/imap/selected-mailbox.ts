@@ -4,7 +4,12 @@
 // sent when the session may send them (flush). No protocol parsing; no SQL (MailOpsService).
 // RFC 9051 §7.5.1 (EXPUNGE renumbering), §7.4.1 (EXISTS), RFC 7162 §3.1.3 / §3.2.10 (MODSEQ, VANISHED).
 import { lowerBound } from '../../protocols/imap/sequence-set.js';
-import type { FlagState, MailOpsService } from '../../services/mail-ops.service.js';
+import type { FlagState, MailboxChanges } from '../../services/mail-ops.service.js';
+
+/** Where refresh() reads changes: MailOpsService itself or the ChangeFeed's shared reads. */
+export interface ChangeSource {
+  changesSince(mailboxId: number, modseq: number): Promise<MailboxChanges>;
+}
 
 export interface MailboxUpdate {
   expunged: Array<{ seq: number; uid: number }>;
@@ -57,10 +62,13 @@ export class SelectedMailbox {
     return this.pendingExpunge.has(uid);
   }
 
-  /** Reads changes after knownModseq from the store into the pending queues. */
-  async refresh(ops: MailOpsService): Promise<void> {
+  /**
+   * Reads changes after knownModseq from the store (through the change feed, which shares one
+   * read among the sessions of a mailbox) into the pending queues. `ch` is shared: read only.
+   */
+  async refresh(source: ChangeSource): Promise<void> {
     this.dirty = false;
-    const ch = await ops.changesSince(this.mailboxId, this.knownModseq);
+    const ch = await source.changesSince(this.mailboxId, this.knownModseq);
     if (!ch.exists) {
       this.gone = true;
       return;
@@ -101,13 +109,17 @@ export class SelectedMailbox {
         const set = new Set(gone);
         this.uids = this.uids.filter((u) => !set.has(u));
       } else {
-        // Report highest first so every sequence number is valid when it is read.
-        for (const uid of gone.reverse()) {
+        // Report highest first so every sequence number is valid when it is read: removing a
+        // higher one does not renumber a lower one, so each is its position in the current map.
+        const set = new Set<number>();
+        for (let i = gone.length - 1; i >= 0; i--) {
+          const uid = gone[i]!;
           const seq = this.seqOf(uid);
           if (!seq) continue;
           out.expunged.push({ seq, uid });
-          this.uids.splice(seq - 1, 1);
+          set.add(uid);
         }
+        if (set.size) this.uids = this.uids.filter((u) => !set.has(u));
       }
       for (const uid of gone) this.reported.delete(uid);
     }

@@ -17,6 +17,7 @@ import { ServiceError } from '../../services/errors.js';
 import type { MailOpsService } from '../../services/mail-ops.service.js';
 import type { ChangeFeed } from './change-feed.js';
 import { COMMANDS } from './command-table.js';
+import { QUOTA_CAPABILITIES } from './commands/quota.js';
 import type { SelectedMailbox } from './selected-mailbox.js';
 import type { CommandResult, ImapState } from './types.js';
 
@@ -109,7 +110,7 @@ export class ImapSession {
     }
     c.push('ID', 'ENABLE', 'IDLE', 'LITERAL+', 'NAMESPACE', 'UNSELECT', 'UIDPLUS', 'MOVE', 'SPECIAL-USE', 'CREATE-SPECIAL-USE',
       'LIST-EXTENDED', 'LIST-STATUS', 'CHILDREN', 'CONDSTORE', 'QRESYNC', 'ESEARCH', 'SEARCHRES', 'STATUS=SIZE',
-      `APPENDLIMIT=${this.deps.appendLimit}`, 'MULTIAPPEND', 'BINARY', 'UTF8=ACCEPT');
+      `APPENDLIMIT=${this.deps.appendLimit}`, 'MULTIAPPEND', 'BINARY', 'UTF8=ACCEPT', ...QUOTA_CAPABILITIES);
     return c;
   }
 
@@ -305,7 +306,7 @@ export class ImapSession {
     const box = this.selected;
     if (!box) return;
     const run = async () => {
-      if (box.dirty || force) await box.refresh(this.deps.ops);
+      if (box.dirty || force) await box.refresh(this.deps.feed);
       if (box.gone) {
         this.close('Selected mailbox was deleted or renamed');
         return;

@@ -6,14 +6,74 @@ import { formatDateTime } from '../../../protocols/imap/args.js';
 import { applyPartial, extractBinary, extractSection } from '../../../protocols/imap/body-section.js';
 import { bodyStructureValue, envelopeValue } from '../../../protocols/imap/body-structure.js';
 import { parseFetchArgs, type FetchItem } from '../../../protocols/imap/fetch-args.js';
-import { formatSequenceSet, setContains } from '../../../protocols/imap/sequence-set.js';
+import { formatSequenceSet, lowerBound, setContains } from '../../../protocols/imap/sequence-set.js';
 import { atom, formatResponse, lit, str, type Value } from '../../../protocols/imap/response.js';
 import type { MessageRow, MessageWithMeta } from '../../../services/mail-ops.service.js';
 import { resolveUids } from '../message-set.js';
+import type { ImapSession } from '../session.js';
 import { bad, no, ok, type CommandHandler } from '../types.js';
 
-/** Messages loaded per round trip (metadata JSON can be large). */
-const BATCH = 200;
+/** Messages loaded per round trip with metadata (its JSON can be large). */
+const META_BATCH = 200;
+/** Messages loaded per round trip without metadata. */
+const BATCH = 1000;
+/** UIDs per query when only UID, FLAGS and MODSEQ are asked for. */
+const LIGHT_PAGE = 5000;
+/** Response bytes gathered before one socket write. */
+const WRITE_CHUNK = 64 * 1024;
+
+/**
+ * Gathers FETCH lines into writes of about WRITE_CHUNK bytes, and waits for the socket only when
+ * its buffer is full (one write per line, and a wait per line, made FETCH 1:* slow).
+ */
+class OutputBuffer {
+  private parts: Buffer[] = [];
+  private str = '';
+  private size = 0;
+
+  constructor(private readonly s: ImapSession) {}
+
+  text(line: string): Promise<void> | undefined {
+    if (this.parts.length) this.moveText();
+    this.str += line;
+    if (this.str.length >= WRITE_CHUNK) return this.flush();
+    return undefined;
+  }
+
+  buffer(b: Buffer): Promise<void> | undefined {
+    this.moveText();
+    this.parts.push(b);
+    this.size += b.length;
+    if (this.size >= WRITE_CHUNK) return this.flush();
+    return undefined;
+  }
+
+  private moveText(): void {
+    if (!this.str) return;
+    const b = Buffer.from(this.str);
+    this.str = '';
+    this.parts.push(b);
+    this.size += b.length;
+  }
+
+  async flush(): Promise<void> {
+    if (this.str && !this.parts.length) {
+      this.s.send(this.str);
+      this.str = '';
+    } else {
+      this.moveText();
+      if (this.parts.length) this.s.send(this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.size));
+      this.parts = [];
+      this.size = 0;
+    }
+    await this.s.drain();
+  }
+}
+
+/** Stored flags ("a b c") as the FETCH list content, tolerating stray spaces. */
+function cleanFlags(flags: string): string {
+  return flags.includes('  ') || flags.startsWith(' ') || flags.endsWith(' ') ? flags.split(' ').filter(Boolean).join(' ') : flags;
+}
 
 export const fetch: CommandHandler = async (s, req, args) => {
   const byUid = req.command === 'UID FETCH';
@@ -38,8 +98,39 @@ export const fetch: CommandHandler = async (s, req, args) => {
     if (gone.length) s.send(`* VANISHED (EARLIER) ${formatSequenceSet(gone)}\r\n`);
   }
 
-  for (let i = 0; i < uids.length; i += BATCH) {
-    const batch = uids.slice(i, i + BATCH);
+  const out = new OutputBuffer(s);
+  if (items.every((i) => i.kind === 'UID' || i.kind === 'FLAGS' || i.kind === 'MODSEQ')) {
+    // The common resynchronisation case (FETCH 1:* (FLAGS), UID FETCH ... (FLAGS) CHANGEDSINCE):
+    // three columns per row, pages of LIGHT_PAGE UIDs, lines formatted as strings.
+    const kinds = items.map((i) => i.kind);
+    for (let i = 0; i < uids.length; i += LIGHT_PAGE) {
+      const rows = await s.deps.ops.flagRows(sel.mailboxId, uids.slice(i, i + LIGHT_PAGE), fa.changedSince);
+      if (!rows.length) continue;
+      const seqs = sel.uids;
+      let k = lowerBound(seqs, rows[0]!.uid); // merge cursor into the sequence map (rows ascend by UID)
+      for (const row of rows) {
+        const uid = row.uid;
+        while (k < seqs.length && seqs[k]! < uid) k++;
+        if (k >= seqs.length || seqs[k] !== uid) continue; // expunged since the page was chosen
+        let line = `* ${k + 1} FETCH (`;
+        for (let j = 0; j < kinds.length; j++) {
+          if (j) line += ' ';
+          const kind = kinds[j];
+          if (kind === 'UID') line += `UID ${uid}`;
+          else if (kind === 'FLAGS') line += `FLAGS (${cleanFlags(row.flags)})`;
+          else line += `MODSEQ (${row.modseq})`;
+        }
+        const full = out.text(`${line})\r\n`);
+        if (full) await full;
+      }
+    }
+    await out.flush();
+    return ok(`${req.command} completed`);
+  }
+
+  const batchSize = needMeta ? META_BATCH : BATCH;
+  for (let i = 0; i < uids.length; i += batchSize) {
+    const batch = uids.slice(i, i + batchSize);
     const rows: Array<MessageRow | MessageWithMeta> = needMeta
       ? await s.deps.ops.fetchRows(sel.mailboxId, batch, true)
       : await s.deps.ops.fetchRows(sel.mailboxId, batch, false);
@@ -64,34 +155,34 @@ export const fetch: CommandHandler = async (s, req, args) => {
       const n = sel.seqOf(row.uid);
       if (!n) continue;
       const bytes = needBytes ? await s.deps.app.mailStore.getMessageBytes(row.blobHash) : null;
-      const out: Value[] = [];
+      const vals: Value[] = [];
       let failed: string | null = null;
       const list = seenNow.has(row.uid) && !items.some((x) => x.kind === 'FLAGS') ? [...items, { kind: 'FLAGS' } as FetchItem] : items;
       for (const item of list) {
         switch (item.kind) {
-          case 'UID': out.push(atom('UID'), row.uid); break;
-          case 'FLAGS': out.push(atom('FLAGS'), row.flags.map((f) => atom(f))); break;
-          case 'MODSEQ': out.push(atom('MODSEQ'), [row.modseq]); break;
-          case 'INTERNALDATE': out.push(atom('INTERNALDATE'), str(formatDateTime(row.internalDate))); break;
-          case 'RFC822.SIZE': out.push(atom('RFC822.SIZE'), row.size); break;
-          case 'ENVELOPE': out.push(atom('ENVELOPE'), envelopeValue((row as MessageWithMeta).envelope)); break;
-          case 'BODYSTRUCTURE': out.push(atom('BODYSTRUCTURE'), bodyStructureValue((row as MessageWithMeta).root, true)); break;
-          case 'BODY': out.push(atom('BODY'), bodyStructureValue((row as MessageWithMeta).root, false)); break;
-          case 'RFC822': out.push(atom('RFC822'), lit(bytes!)); break;
+          case 'UID': vals.push(atom('UID'), row.uid); break;
+          case 'FLAGS': vals.push(atom('FLAGS'), row.flags.map((f) => atom(f))); break;
+          case 'MODSEQ': vals.push(atom('MODSEQ'), [row.modseq]); break;
+          case 'INTERNALDATE': vals.push(atom('INTERNALDATE'), str(formatDateTime(row.internalDate))); break;
+          case 'RFC822.SIZE': vals.push(atom('RFC822.SIZE'), row.size); break;
+          case 'ENVELOPE': vals.push(atom('ENVELOPE'), envelopeValue((row as MessageWithMeta).envelope)); break;
+          case 'BODYSTRUCTURE': vals.push(atom('BODYSTRUCTURE'), bodyStructureValue((row as MessageWithMeta).root, true)); break;
+          case 'BODY': vals.push(atom('BODY'), bodyStructureValue((row as MessageWithMeta).root, false)); break;
+          case 'RFC822': vals.push(atom('RFC822'), lit(bytes!)); break;
           case 'RFC822.HEADER': {
             const r = extractSection(bytes!, (row as MessageWithMeta).root ?? rootOf(bytes!), { path: [], text: 'HEADER', fields: [] });
-            out.push(atom('RFC822.HEADER'), r.ok ? lit(r.data) : null);
+            vals.push(atom('RFC822.HEADER'), r.ok ? lit(r.data) : null);
             break;
           }
           case 'RFC822.TEXT': {
             const r = extractSection(bytes!, (row as MessageWithMeta).root ?? rootOf(bytes!), { path: [], text: 'TEXT', fields: [] });
-            out.push(atom('RFC822.TEXT'), r.ok ? lit(r.data) : null);
+            vals.push(atom('RFC822.TEXT'), r.ok ? lit(r.data) : null);
             break;
           }
           case 'BODY[]': {
             const r = extractSection(bytes!, (row as MessageWithMeta).root, item.section);
             const name = `BODY[${item.raw}]${item.partial ? `<${item.partial.start}>` : ''}`;
-            out.push(atom(name), r.ok ? lit(applyPartial(r.data, item.partial)) : null);
+            vals.push(atom(name), r.ok ? lit(applyPartial(r.data, item.partial)) : null);
             break;
           }
           case 'BINARY[]': {
@@ -99,22 +190,26 @@ export const fetch: CommandHandler = async (s, req, args) => {
             if (!r.ok && r.reason === 'unknown-cte') failed = `UNKNOWN-CTE`;
             const data = r.ok ? applyPartial(r.data, item.partial) : null;
             const name = `BINARY[${item.raw}]${item.partial ? `<${item.partial.start}>` : ''}`;
-            out.push(atom(name), data ? lit(data, data.includes(0)) : null);
+            vals.push(atom(name), data ? lit(data, data.includes(0)) : null);
             break;
           }
           case 'BINARY.SIZE': {
             const r = extractBinary(bytes!, (row as MessageWithMeta).root, item.section);
             if (!r.ok && r.reason === 'unknown-cte') failed = 'UNKNOWN-CTE';
-            out.push(atom(`BINARY.SIZE[${item.raw}]`), r.ok ? r.data.length : 0);
+            vals.push(atom(`BINARY.SIZE[${item.raw}]`), r.ok ? r.data.length : 0);
             break;
           }
         }
       }
-      if (failed) return no('Unknown Content-Transfer-Encoding', failed);
-      s.send(formatResponse('* ', [n, atom('FETCH'), out], s.fmt));
-      await s.drain();
+      if (failed) {
+        await out.flush();
+        return no('Unknown Content-Transfer-Encoding', failed);
+      }
+      const full = out.buffer(formatResponse('* ', [n, atom('FETCH'), vals], s.fmt));
+      if (full) await full;
     }
   }
+  await out.flush();
   return ok(`${req.command} completed`);
 };
 
