@@ -35,7 +35,8 @@ export class DavCollectionEntity {
 /**
  * One resource in a collection: a calendar object, a vCard, or any file in a plain collection.
  * `firstStart`/`lastEnd` (UTC ms; null = unbounded) bound every occurrence, so a time-range
- * query selects candidates in SQL and expands recurrences only for those.
+ * query selects candidates in SQL and expands recurrences only for those; `occurrences` lets a
+ * plain VEVENT time-range query decide without parsing at all.
  */
 @Entity('dav_object')
 @Index('dav_object_collection_name', ['collectionId', 'name'], { unique: true })
@@ -55,6 +56,12 @@ export class DavObjectEntity {
   @BigIntColumn({ nullable: true }) firstStart!: number | null;
   @BigIntColumn({ nullable: true }) lastEnd!: number | null;
   @Column({ type: 'boolean', default: false }) recurring!: boolean;
+  /**
+   * VEVENT instances in UTC for plain time-range queries (occurrenceSummary() in
+   * src/protocols/dav/icalendar.ts): null = not computed yet (rows from before the column;
+   * filled lazily by calendar-query), '' = not applicable (the query parses the object).
+   */
+  @Column({ type: 'text', nullable: true }) occurrences!: string | null;
   @Column({ type: 'text', default: '{}' }) deadProps!: string;
   @BigIntColumn({ default: 0 }) modToken!: number;
   @EpochColumn() createdAt!: number;

@@ -115,7 +115,7 @@ export const caldavPlugin: DavPlugin = {
     return {
       object: {
         data: body, contentType: 'text/calendar; charset=utf-8', uid: res.uid, componentType: res.componentType,
-        firstStart: res.firstStart, lastEnd: res.lastEnd, recurring: res.recurring,
+        firstStart: res.firstStart, lastEnd: res.lastEnd, recurring: res.recurring, occurrences: res.occurrences,
       },
     };
   },

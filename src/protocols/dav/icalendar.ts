@@ -8,6 +8,7 @@
 // all-day dates use the query's or calendar's zone, else UTC.
 // BUGS: VALARM time-range matches any object that has an alarm; RANGE=THISANDFUTURE relies on
 // ical.js; expansion is capped at MAX_ITERATIONS instances per object.
+import { createHash } from 'node:crypto';
 import ICAL from 'ical.js';
 import type { CompFilter, ParamFilter, PropFilter, TextMatch, TimeRange } from './requests.js';
 
@@ -24,7 +25,7 @@ export const FLOATING_SLACK_MS = 14 * 3600_000;
 export const SUPPORTED_COLLATIONS = new Set(['i;ascii-casemap', 'i;octet', 'i;unicode-casemap']);
 
 export type CalendarObjectCheck =
-  | { ok: true; uid: string; componentType: string; firstStart: number | null; lastEnd: number | null; recurring: boolean; vcal: Component }
+  | { ok: true; uid: string; componentType: string; firstStart: number | null; lastEnd: number | null; recurring: boolean; occurrences: string; vcal: Component }
   | { ok: false; condition: 'valid-calendar-data' | 'valid-calendar-object-resource' | 'supported-calendar-component'; message: string };
 
 export function parseICalendar(text: string): Component {
@@ -32,7 +33,35 @@ export function parseICalendar(text: string): Component {
   if (!Array.isArray(jcal) || typeof jcal[0] !== 'string') throw new Error('expected exactly one VCALENDAR');
   const vcal = new ICAL.Component(jcal as unknown as unknown[]);
   if (vcal.name !== 'vcalendar') throw new Error('not a VCALENDAR');
+  shareTimezones(vcal);
   return vcal;
+}
+
+type Timezone = InstanceType<typeof ICAL.Timezone>;
+/** Process-wide Timezones keyed by TZID + hash of the VTIMEZONE definition (bounded, LRU-ish). */
+const sharedZones = new Map<string, Timezone>();
+const MAX_SHARED_ZONES = 500;
+
+/**
+ * Points the object's TZIDs at one shared ICAL.Timezone per distinct VTIMEZONE, so the
+ * transitions ical.js expands (from the VTIMEZONE's DTSTART, often 1970) are computed once per
+ * process instead of once per object. Same definition, same zone: results do not change.
+ */
+function shareTimezones(vcal: Component): void {
+  const cache = (vcal as unknown as { _timezoneCache?: Map<string, Timezone> | null })._timezoneCache;
+  if (!cache) return;
+  for (const z of vcal.getAllSubcomponents('vtimezone')) {
+    const tzid = z.getFirstPropertyValue('tzid');
+    if (typeof tzid !== 'string' || cache.has(tzid)) continue; // ical.js uses the first definition
+    const key = `${tzid}\0${createHash('sha1').update(JSON.stringify((z as unknown as { jCal: unknown }).jCal)).digest('base64')}`;
+    let tz = sharedZones.get(key);
+    if (!tz) {
+      tz = new ICAL.Timezone({ component: z, tzid });
+      if (sharedZones.size >= MAX_SHARED_ZONES) sharedZones.delete(sharedZones.keys().next().value!);
+      sharedZones.set(key, tz);
+    }
+    cache.set(tzid, tz);
+  }
 }
 
 /** RFC 4791 §4.1: one component type, one UID, no METHOD; components allowed by the collection. */
@@ -63,7 +92,7 @@ export function checkCalendarObject(text: string, allowed: string[]): CalendarOb
   if (masters.length > 1) return { ok: false, condition: 'valid-calendar-object-resource', message: 'more than one master component' };
   const recurring = masters.some((m) => !!(m.getFirstProperty('rrule') || m.getFirstProperty('rdate')));
   const range = occurrenceRange(vcal, componentType);
-  return { ok: true, uid: [...uids][0]!, componentType, recurring, vcal, ...range };
+  return { ok: true, uid: [...uids][0]!, componentType, recurring, vcal, occurrences: occurrenceSummary(vcal, componentType), ...range };
 }
 
 // ---- time conversion ------------------------------------------------------------------------
@@ -193,13 +222,15 @@ function instanceOf(c: Component, start: Time, startTzid: string | null, ctx: Ti
  * open), in start order. `range` null walks the whole set up to MAX_ITERATIONS; the second
  * result says whether the walk was complete (false: infinite or capped).
  */
-export function instances(vcal: Component, compName: string, range: TimeRange | null, ctx: TimeCtx): { list: Instance[]; complete: boolean } {
+export function instances(vcal: Component, compName: string, range: TimeRange | null, ctx: TimeCtx, maxWalk = MAX_ITERATIONS): { list: Instance[]; complete: boolean; cutAt?: number } {
   const comps = vcal.getAllSubcomponents(compName.toLowerCase());
   const master = comps.find((c) => !c.getFirstProperty('recurrence-id'));
   const overrides = comps.filter((c) => c !== master);
   const out: Instance[] = [];
   const seen = new Set<string>();
   let complete = true;
+  let cutAt: number | undefined;
+  let lastRid = Number.NEGATIVE_INFINITY;
   const rangeEnd = range?.end ?? null;
   const recurring = master && (master.getFirstProperty('rrule') || master.getFirstProperty('rdate'));
   if (master && !recurring) {
@@ -212,11 +243,13 @@ export function instances(vcal: Component, compName: string, range: TimeRange | 
     const it = ev.iterator();
     let n = 0;
     for (let next = it.next(); next; next = it.next()) {
-      if (++n > MAX_ITERATIONS) {
+      if (++n > maxWalk) {
         complete = false;
+        cutAt = lastRid;
         break;
       }
       const ridUtc = toUtc(next, st.tzid, ctx);
+      lastRid = ridUtc;
       // Overridden instances that moved are found below; the original slot ends the walk.
       if (rangeEnd !== null && ridUtc > rangeEnd + DAY) {
         complete = false;
@@ -248,7 +281,7 @@ export function instances(vcal: Component, compName: string, range: TimeRange | 
     out.push(instanceOf(o, ost.t, ost.tzid, ctx, rid?.utc ?? null, null));
   }
   out.sort((a, b) => a.start - b.start);
-  return { list: range ? out.filter((i) => overlaps(i, range)) : out, complete };
+  return { list: range ? out.filter((i) => overlaps(i, range)) : out, complete, cutAt };
 }
 
 function isExcluded(master: Component, ridUtc: number, ctx: TimeCtx): boolean {
@@ -515,4 +548,102 @@ export function mergeCalendars(objects: string[], prodId: string, name: string):
     }
   }
   return out.toString() + '\r\n';
+}
+
+// ---- stored occurrences (time-range queries without parsing) ---------------------------------
+
+/** Recurrence instances walked and stored per object at PUT time; later ones are expanded. */
+export const STORED_WALK = 400;
+
+/** Every date/date-time value of the components that depends on the floating zone. */
+function dependsOnFloatingZone(comps: Component[]): boolean {
+  for (const c of comps) {
+    for (const p of c.getAllProperties()) {
+      for (const v of p.getValues() as unknown[]) {
+        const t = (v && typeof v === 'object' && 'start' in (v as object) ? (v as { start: unknown }).start : v) as Time | null;
+        if (!t || typeof (t as Time).toUnixTime !== 'function') continue;
+        if (t.isDate) return true;
+        const zone = t.zone as unknown as { tzid?: string } | undefined;
+        if (!p.getParameter('tzid') && !(zone && zone.tzid && zone.tzid !== 'floating')) return true;
+      }
+    }
+  }
+  return false;
+}
+
+/**
+ * The object's VEVENT instances in UTC, computed once at PUT time, so that a calendar-query
+ * whose filter is a plain VEVENT time-range decides the match without parsing (see
+ * matchStoredOccurrences). '' when not applicable (other components, floating recurring
+ * events, overrides without DTSTART): the query then evaluates the object as before.
+ * Encoding (JSON): { h: horizon (UTC ms; instances are complete for ranges ending at or before
+ * it) | null (complete), f: 1 when valid only without a floating zone, i: runs of instances
+ * [start - previous start (0 for the first), end - start, count, ...] in start order }.
+ */
+export function occurrenceSummary(vcal: Component, componentType: string): string {
+  if (componentType !== 'VEVENT') return '';
+  const comps = vcal.getAllSubcomponents('vevent');
+  const master = comps.find((c) => !c.getFirstProperty('recurrence-id'));
+  if (!master || !master.getFirstProperty('dtstart')) return '';
+  if (comps.some((c) => c !== master && !c.getFirstProperty('dtstart'))) return '';
+  const recurring = !!(master.getFirstProperty('rrule') || master.getFirstProperty('rdate'));
+  const floating = dependsOnFloatingZone(comps);
+  if (floating && recurring) return '';
+  try {
+    const { list, cutAt } = instances(vcal, 'VEVENT', null, { floatingTz: null }, Math.min(STORED_WALK, MAX_ITERATIONS));
+    if (cutAt !== undefined && !Number.isFinite(cutAt)) return '';
+    // Runs of [start delta, duration, count]: a weekly rule is a few runs per year (DST).
+    const iv: number[] = [];
+    let prev = 0;
+    for (const i of list) {
+      if (!Number.isFinite(i.start) || !Number.isFinite(i.end)) return '';
+      const delta = i.start - prev;
+      const dur = i.end - i.start;
+      const n = iv.length;
+      if (n && iv[n - 3] === delta && iv[n - 2] === dur) iv[n - 1]!++;
+      else iv.push(delta, dur, 1);
+      prev = i.start;
+    }
+    // Strictly before the last walked instance less a day: a query walk ending there stays inside.
+    return JSON.stringify({ h: cutAt === undefined ? null : cutAt - DAY - 1000, f: floating ? 1 : 0, i: iv });
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Does a stored occurrence summary overlap `range`? null when the summary cannot decide
+ * (absent, not applicable, floating zone given, range beyond its horizon).
+ */
+export function matchStoredOccurrences(summary: string | null | undefined, range: TimeRange, floatingTz: string | null): boolean | null {
+  if (!summary) return null;
+  let s: { h: number | null; f: number; i: number[] };
+  try {
+    s = JSON.parse(summary);
+  } catch {
+    return null;
+  }
+  if (s.f && floatingTz !== null) return null;
+  if (s.h !== null && (range.end === null || range.end > s.h)) return null;
+  const rs = range.start ?? Number.NEGATIVE_INFINITY;
+  const re = range.end ?? Number.POSITIVE_INFINITY;
+  let start = 0;
+  for (let k = 0; k < s.i.length; k += 3) {
+    const delta = s.i[k]!;
+    const dur = s.i[k + 1]!;
+    for (let n = s.i[k + 2]!; n > 0; n--) {
+      start += delta;
+      if (start >= re && (dur > 0 || start > re)) return false; // starts are ascending
+      // overlaps() for an event (RFC 4791 §9.9).
+      if (dur > 0 ? start < re && start + dur > rs : rs <= start && re > start) return true;
+    }
+  }
+  return false;
+}
+
+/** A filter that is only VCALENDAR > VEVENT with a time-range (what clients send to sync a window). */
+export function isPlainEventTimeRange(f: CompFilter): boolean {
+  if (f.name !== 'VCALENDAR' || f.isNotDefined || f.propFilters.length || f.compFilters.length !== 1) return false;
+  const c = f.compFilters[0]!;
+  return c.name === 'VEVENT' && !c.isNotDefined && !!c.timeRange && !c.propFilters.length && !c.compFilters.length;
 }

@@ -27,6 +27,8 @@ export interface NewObject {
   firstStart: number | null;
   lastEnd: number | null;
   recurring: boolean;
+  /** Stored VEVENT instances (occurrenceSummary); null/absent = not computed. */
+  occurrences?: string | null;
   /** Bytes of the resource when `data` is an encoding of it (plain files are stored base64). */
   size?: number;
 }
@@ -208,9 +210,26 @@ export class GroupwareService {
   candidatesInRange(collectionId: number, componentType: string | null, start: number | null, end: number | null): Promise<DavObjectEntity[]> {
     const qb = this.em.createQueryBuilder(DavObjectEntity, 'o').where('o.collectionId = :collectionId', { collectionId });
     if (componentType) qb.andWhere('o.componentType = :componentType', { componentType });
-    if (start !== null) qb.andWhere('(o.lastEnd IS NULL OR o.lastEnd >= :start)', { start });
-    if (end !== null) qb.andWhere('(o.firstStart IS NULL OR o.firstStart <= :end)', { end });
+    // The range test runs on the (collectionId, firstStart, lastEnd) index alone (covering), so
+    // only the candidates' rows (with their data) are read, not every row of the collection.
+    if (start !== null || end !== null) {
+      const sub = qb.subQuery().select('i.id').from(DavObjectEntity, 'i').where('i.collectionId = :collectionId');
+      if (start !== null) sub.andWhere('(i.lastEnd IS NULL OR i.lastEnd >= :start)');
+      if (end !== null) sub.andWhere('(i.firstStart IS NULL OR i.firstStart <= :end)');
+      qb.andWhere(`o.id IN ${sub.getQuery()}`, { start, end });
+    }
     return qb.orderBy('o.name', 'ASC').getMany();
+  }
+
+  /**
+   * Stores occurrence summaries computed lazily for rows written before the column existed.
+   * Derived data: no sync-token bump; a row whose ETag changed meanwhile is left alone.
+   */
+  async fillOccurrences(items: Array<{ id: number; etag: string; occurrences: string }>): Promise<void> {
+    if (!items.length) return;
+    await this.store.write(async ({ em }) => {
+      for (const it of items) await em.update(DavObjectEntity, { id: it.id, etag: it.etag }, { occurrences: it.occurrences });
+    });
   }
 
   byComponent(collectionId: number, componentType: string | null): Promise<DavObjectEntity[]> {
@@ -231,7 +250,7 @@ export class GroupwareService {
       const etag = etagOf(o.data);
       const fields = {
         data: o.data, contentType: o.contentType, uid: o.uid, componentType: o.componentType, firstStart: o.firstStart,
-        lastEnd: o.lastEnd, recurring: o.recurring, etag, size: o.size ?? Buffer.byteLength(o.data), modToken: token, updatedAt: now,
+        lastEnd: o.lastEnd, recurring: o.recurring, occurrences: o.occurrences ?? null, etag, size: o.size ?? Buffer.byteLength(o.data), modToken: token, updatedAt: now,
       };
       let row: DavObjectEntity;
       if (existing) {

@@ -163,7 +163,7 @@ export class SchedulingService {
     }
     const r = await this.gw.putObject(c, name, {
       data, contentType: 'text/calendar; charset=utf-8', uid: check.uid, componentType: check.componentType,
-      firstStart: check.firstStart, lastEnd: check.lastEnd, recurring: check.recurring,
+      firstStart: check.firstStart, lastEnd: check.lastEnd, recurring: check.recurring, occurrences: check.occurrences,
     });
     return r.ok;
   }
