@@ -4,13 +4,14 @@
 // the UTC instances stored with the object (dav_object.occurrences), without parsing.
 // Unsupported collations → 403 CALDAV:supported-collation. The query always covers the collection's members whatever the
 // Depth header says: sabre/dav (CalDAV/Plugin.php) documents MSFT- user agents sending Depth 0.
-import { caldavCondition } from '../../protocols/dav/multistatus.js';
+import { caldavCondition, objectsMultistatus, type ObjectAnswer } from '../../protocols/dav/multistatus.js';
+import { NS } from '../../protocols/dav/xml.js';
 import {
   collationsOf, isPlainEventTimeRange, matchesFilter, matchStoredOccurrences, occurrenceSummary, SUPPORTED_COLLATIONS,
 } from '../../protocols/dav/icalendar.js';
 import { parsedCalendar } from '../ical-cache.js';
-import { parseCalendarQuery, type TimeRange } from '../../protocols/dav/requests.js';
-import { HttpError, type ReportHandler } from '../types.js';
+import { parseCalendarQuery, type CalendarQuery, type TimeRange } from '../../protocols/dav/requests.js';
+import { HttpError, type DavContext, type ReportHandler, type Resolved } from '../types.js';
 import { calendarTimezoneId, requirePrivilege } from '../util.js';
 import { objectResponse, propRequest, sendMultistatus } from './common.js';
 
@@ -23,6 +24,11 @@ export const calendarQuery: ReportHandler = async (ctx, r, body) => {
   const floatingTz = (q.timezone ? tzidOf(q.timezone) : null) ?? calendarTimezoneId(n.collection);
   const comp = q.filter.compFilters.length === 1 && !q.filter.compFilters[0]!.isNotDefined ? q.filter.compFilters[0]! : null;
   const range: TimeRange | null = comp?.timeRange ?? null;
+  const fast = fastShape(q);
+  if (fast && range) {
+    await fastQuery(ctx, r, q, comp!.name, range, floatingTz, fast);
+    return;
+  }
   const candidates = range
     ? await ctx.gw.candidatesInRange(n.collection.id, comp!.name, range.start, range.end)
     : await ctx.gw.byComponent(n.collection.id, comp && ['VEVENT', 'VTODO', 'VJOURNAL'].includes(comp.name) ? comp.name : null);
@@ -61,4 +67,88 @@ const MAX_FILL = 2000;
 function tzidOf(vtimezone: string): string | null {
   const m = /^TZID:(.+)$/im.exec(vtimezone);
   return m ? m[1]!.trim() : null;
+}
+
+const GETETAG = `{${NS.DAV}}getetag`;
+const CALENDAR_DATA = `{${NS.CALDAV}}calendar-data`;
+
+/**
+ * The common shape: DAV:prop asking for getetag and/or calendar-data only, calendar-data without
+ * expand/limit children. Answered by fastQuery(); anything else takes the PROPFIND machinery.
+ */
+function fastShape(q: CalendarQuery): { etag: boolean; data: boolean } | null {
+  if (!Array.isArray(q.props) || !q.props.length) return null;
+  if (!q.props.every((p) => p === GETETAG || p === CALENDAR_DATA)) return null;
+  const data = q.props.includes(CALENDAR_DATA);
+  const cd = q.calendarData;
+  if (data && cd && (cd.expand || cd.limitRecurrence || cd.limitFreebusy)) return null;
+  return { etag: q.props.includes(GETETAG), data };
+}
+
+/**
+ * A time-range query in the common shape: decides on the rows without their data (stored
+ * occurrences), reads data only for the rows that must be parsed or answered with
+ * calendar-data, and writes the multistatus as one string. Same answer as the generic path.
+ */
+async function fastQuery(ctx: DavContext, r: Resolved, q: CalendarQuery, compName: string, range: TimeRange,
+  floatingTz: string | null, want: { etag: boolean; data: boolean }): Promise<void> {
+  const n = r.node;
+  if (n.kind !== 'collection') return;
+  const collectionId = n.collection.id;
+  const candidates = await ctx.gw.candidateSummariesInRange(collectionId, compName, range.start, range.end);
+  const plain = isPlainEventTimeRange(q.filter);
+  // hits[k]: true/false decided from stored occurrences, null: needs the data.
+  const hits: Array<boolean | null> = new Array(candidates.length);
+  const undecided: number[] = [];
+  for (let k = 0; k < candidates.length; k++) {
+    const o = candidates[k]!;
+    const hit = plain && o.componentType === 'VEVENT' ? matchStoredOccurrences(o.occurrences, range, floatingTz) : null;
+    hits[k] = hit;
+    if (hit === null) undecided.push(o.id);
+  }
+  const full = new Map<number, { id: number; name: string; etag: string; data: string }>();
+  const fill: Array<{ id: number; etag: string; occurrences: string }> = [];
+  if (undecided.length) {
+    for (const row of await ctx.gw.objectsByIds(collectionId, undecided)) full.set(row.id, row);
+    for (let k = 0; k < candidates.length; k++) {
+      if (hits[k] !== null) continue;
+      const o = candidates[k]!;
+      const row = full.get(o.id);
+      if (!row) {
+        hits[k] = false; // deleted meanwhile
+        continue;
+      }
+      let vcal;
+      try {
+        vcal = parsedCalendar(row.etag, row.data);
+      } catch {
+        hits[k] = false;
+        continue;
+      }
+      hits[k] = matchesFilter(vcal, q.filter, floatingTz);
+      if (o.occurrences === null && o.componentType === 'VEVENT' && fill.length < MAX_FILL) {
+        fill.push({ id: row.id, etag: row.etag, occurrences: occurrenceSummary(vcal, 'VEVENT') });
+      }
+    }
+  }
+  const matched: number[] = [];
+  for (let k = 0; k < candidates.length; k++) {
+    if (!hits[k]) continue;
+    matched.push(k);
+    if (q.limit !== null && matched.length >= q.limit) break;
+  }
+  if (want.data) {
+    // One read of name, etag and data together for the matches not read above.
+    const missing = matched.map((k) => candidates[k]!.id).filter((id) => !full.has(id));
+    if (missing.length) for (const row of await ctx.gw.objectsByIds(collectionId, missing)) full.set(row.id, row);
+  }
+  const answers: ObjectAnswer[] = [];
+  for (const k of matched) {
+    const c = candidates[k]!;
+    const o = want.data ? full.get(c.id) : full.get(c.id) ?? c;
+    if (!o) continue; // deleted between the two reads
+    answers.push({ href: ctx.server.hrefOf([...r.segs, o.name], false), etag: o.etag, data: want.data ? (o as { data: string }).data : undefined });
+  }
+  ctx.res.status(207).type('application/xml; charset=utf-8').send(objectsMultistatus(answers, want.etag, want.data));
+  if (fill.length) await ctx.gw.fillOccurrences(fill).catch(() => undefined);
 }

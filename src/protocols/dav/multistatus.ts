@@ -4,7 +4,7 @@
 // owns, a thunk runs only when the client asked for that property, and every property nobody
 // handled comes back 404). Must not: do I/O or know about resources.
 // RFCs: 4918 §13 (multistatus), §16 (error body), 3744 §7.1.1 (need-privileges), 6578 (sync-token).
-import { d, NS, serializeXml, x, xFromClark, type XNode } from './xml.js';
+import { d, escapeXml, NS, serializeXml, x, xFromClark, type XNode } from './xml.js';
 import type { PropfindRequest } from './requests.js';
 
 export const STATUS_TEXT: Record<number, string> = {
@@ -103,6 +103,30 @@ export function multistatus(responses: MsResponse[], extra: XNode[] = []): strin
     r.status !== undefined && !r.props ? d('status', statusLine(r.status)) : undefined,
     r.error ? d('error', r.error) : undefined,
   )), ...extra));
+}
+
+/** One object of a multistatus written by objectsMultistatus(). */
+export interface ObjectAnswer { href: string; etag?: string; data?: string }
+
+/**
+ * The common REPORT answer (DAV:getetag and/or CALDAV:calendar-data, all 200) written straight
+ * into one string, without a tree per object. Produces the same bytes as multistatus() over the
+ * equivalent PropResults (getetag before calendar-data, as the plugins answer them; the same
+ * prefixes and root declarations as serializeXml).
+ */
+export function objectsMultistatus(objects: ObjectAnswer[], withEtag: boolean, withData: boolean): string {
+  const head = '<?xml version="1.0" encoding="utf-8"?>\n<d:multistatus xmlns:d="DAV:"';
+  if (!objects.length) return `${head}/>`;
+  const out: string[] = [withData ? `${head} xmlns:cal="${NS.CALDAV}">` : `${head}>`];
+  const ok = `</d:prop><d:status>${statusLine(200)}</d:status></d:propstat></d:response>`;
+  for (const o of objects) {
+    out.push('<d:response><d:href>', escapeXml(o.href), '</d:href><d:propstat><d:prop>');
+    if (withEtag) out.push('<d:getetag>', escapeXml(o.etag ?? ''), '</d:getetag>');
+    if (withData) out.push('<cal:calendar-data>', escapeXml(o.data ?? ''), '</cal:calendar-data>');
+    out.push(ok);
+  }
+  out.push('</d:multistatus>');
+  return out.join('');
 }
 
 /** A DAV:error body naming the violated condition (RFC 4918 §16). */

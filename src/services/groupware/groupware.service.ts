@@ -55,6 +55,8 @@ export const DEFAULTS: Array<{ home: Home; path: string; kind: CollectionKind; d
 ];
 
 const MAX_GROUP_DEPTH = 10;
+/** Bound parameters per objectsByIds() query (well under SQLite's and Postgres's limits). */
+const OBJECTS_BY_IDS_CHUNK = 900;
 const ACCESS_RANK: Record<GrantAccess, number> = { freebusy: 1, read: 2, 'read-write': 3 };
 
 export function etagOf(data: string): string {
@@ -219,6 +221,42 @@ export class GroupwareService {
       qb.andWhere(`o.id IN ${sub.getQuery()}`, { start, end });
     }
     return qb.orderBy('o.name', 'ASC').getMany();
+  }
+
+  /**
+   * candidatesInRange() without the data column: only what deciding a match needs (id, name,
+   * etag, componentType, occurrences). Rows the caller must parse, or answer with calendar-data,
+   * are read afterwards with objectsByIds().
+   */
+  candidateSummariesInRange(collectionId: number, componentType: string | null, start: number | null, end: number | null): Promise<Array<Pick<DavObjectEntity, 'id' | 'name' | 'etag' | 'componentType' | 'occurrences'>>> {
+    const qb = this.em.createQueryBuilder(DavObjectEntity, 'o')
+      .select(['o.id', 'o.name', 'o.etag', 'o.componentType', 'o.occurrences'])
+      .where('o.collectionId = :collectionId', { collectionId });
+    if (componentType) qb.andWhere('o.componentType = :componentType', { componentType });
+    if (start !== null || end !== null) {
+      const sub = qb.subQuery().select('i.id').from(DavObjectEntity, 'i').where('i.collectionId = :collectionId');
+      if (start !== null) sub.andWhere('(i.lastEnd IS NULL OR i.lastEnd >= :start)');
+      if (end !== null) sub.andWhere('(i.firstStart IS NULL OR i.firstStart <= :end)');
+      qb.andWhere(`o.id IN ${sub.getQuery()}`, { start, end });
+    }
+    return qb.orderBy('o.name', 'ASC').getMany();
+  }
+
+  /**
+   * id, name, etag and data of the given objects of one collection (rows deleted meanwhile are
+   * simply missing), read in chunks of bound parameters.
+   */
+  async objectsByIds(collectionId: number, ids: number[]): Promise<Array<Pick<DavObjectEntity, 'id' | 'name' | 'etag' | 'data'>>> {
+    const out: Array<Pick<DavObjectEntity, 'id' | 'name' | 'etag' | 'data'>> = [];
+    for (let k = 0; k < ids.length; k += OBJECTS_BY_IDS_CHUNK) {
+      const chunk = ids.slice(k, k + OBJECTS_BY_IDS_CHUNK);
+      out.push(...await this.em.createQueryBuilder(DavObjectEntity, 'o')
+        .select(['o.id', 'o.name', 'o.etag', 'o.data'])
+        .where('o.collectionId = :collectionId', { collectionId })
+        .andWhere('o.id IN (:...ids)', { ids: chunk })
+        .getMany());
+    }
+    return out;
   }
 
   /**
