@@ -29,8 +29,8 @@ export function spamdCheck(o: { host: string; port: number; timeoutMs: number; u
     socket.on('error', (e) => finish(new SpamdError(`spamd ${o.host}:${o.port}: ${e.message}`)));
     socket.on('connect', () => {
       const head = `SYMBOLS SPAMC/1.5\r\nContent-length: ${message.length}\r\n${o.user ? `User: ${o.user.replace(/[\r\n]/g, '')}\r\n` : ''}\r\n`;
-      socket.write(head);
-      socket.end(message);
+      // One write: the request head and the message together.
+      socket.end(Buffer.concat([Buffer.from(head, 'latin1'), message]));
     });
     socket.on('data', (d: Buffer) => {
       size += d.length;
