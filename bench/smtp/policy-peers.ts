@@ -4,7 +4,7 @@
 // database), the DKIM-signed message the load sends, and the measurements around the run:
 // spamd and clamd alone (the project's own clients, from this process), each filter step
 // timed in this process, and the per-step times the instance traced (trace_event rows).
-// The startup logic follows test/security/helpers.ts, copied here because the bench must not
+// The startup logic follows test/helpers/fake-dns.ts and test/security/helpers.ts, copied here because the bench must not
 // import from test/. Must never listen beyond 127.0.0.1.
 import { generateKeyPairSync } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';

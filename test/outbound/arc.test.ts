@@ -13,8 +13,9 @@ import { dkimSign } from 'mailauth/lib/dkim/sign.js';
 import { planArcSeal } from '../../src/delivery/arc.js';
 import { createPolicyResolver } from '../../src/policy/dns.js';
 import { startInstance, type TestInstance } from '../helpers/instance.js';
-import { message, Smtp } from '../security/helpers.js';
-import { startFakeDns, type FakeDns } from './fake-dns.js';
+import { RawSmtp } from '../helpers/raw-smtp.js';
+import { message } from '../security/helpers.js';
+import { startFakeDns, type FakeDns } from '../helpers/fake-dns.js';
 import { freePort, startScriptedMx, type ScriptedMx } from './scripted-mx.js';
 import { submit, waitFor } from './util.js';
 
@@ -67,7 +68,7 @@ after(async () => {
 });
 
 async function sendFrom(ip: string, from: string, to: string, raw: Buffer | string): Promise<void> {
-  const { c } = await Smtp.connect(inst.ports.smtp!, ip);
+  const { c } = await RawSmtp.connect(inst.ports.smtp!, { localAddress: ip, lenient: true });
   await c.cmd('EHLO client.test');
   const r = await c.send(from, [to], raw);
   await c.quit();

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import { ADMIN, startInstance, type TestInstance } from '../helpers/instance.js';
-import { startFakeDns, type FakeDns } from './fake-dns.js';
+import { startFakeDns, type FakeDns } from '../helpers/fake-dns.js';
 import { startScriptedMx, type ScriptedMx } from './scripted-mx.js';
 import { findDsn, inbox, submit, traceEvents, waitFor } from './util.js';
 

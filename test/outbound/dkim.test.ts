@@ -13,7 +13,7 @@ import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import type { QueueMessageEntity } from '../../schemas/entities/index.js';
 import { OutboundWorker } from '../../src/delivery/outbound-worker.js';
 import { startInstance, type TestInstance } from '../helpers/instance.js';
-import { Smtp } from '../security/helpers.js';
+import { RawSmtp } from '../helpers/raw-smtp.js';
 import { freePort, startScriptedMx, type ScriptedMx } from './scripted-mx.js';
 import { submit, waitFor } from './util.js';
 
@@ -69,7 +69,7 @@ test('mail submitted by a local account is signed with the domain key', async ()
 });
 
 test('outside mail forwarded by an alias is not signed with our key, even with a local From', async () => {
-  const { c, greeting } = await Smtp.connect(inst.ports.smtp!, '127.0.0.9');
+  const { c, greeting } = await RawSmtp.connect(inst.ports.smtp!, { localAddress: '127.0.0.9', lenient: true });
   assert.equal(greeting.code, 220);
   await c.cmd('EHLO outsider.test');
   const r = await c.send('someone@example.test', ['fwd@example.test'],

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { ADMIN, startInstance, type TestInstance } from '../helpers/instance.js';
-import { startFakeDns, type FakeDns } from './fake-dns.js';
+import { startFakeDns, type FakeDns } from '../helpers/fake-dns.js';
 import { freePort } from './scripted-mx.js';
 import { findDsn, submit, traceEvents, waitFor } from './util.js';
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import { startInstance, type TestInstance } from '../helpers/instance.js';
-import { startFakeDns, type FakeDns } from './fake-dns.js';
+import { startFakeDns, type FakeDns } from '../helpers/fake-dns.js';
 import { freePort, startScriptedMx, type ScriptedMx } from './scripted-mx.js';
 import { submit, traceEvents, waitFor } from './util.js';
 

@@ -11,7 +11,9 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { startInstance, type TestInstance } from '../helpers/instance.js';
-import { message, Pop3, Smtp, startDns, traceSince } from './helpers.js';
+import { startFakeDns, type FakeDns } from '../helpers/fake-dns.js';
+import { RawSmtp } from '../helpers/raw-smtp.js';
+import { message, Pop3, traceSince } from './helpers.js';
 
 const USER = 'user@example.test';
 const PASS = 'user-secret-1';
@@ -22,12 +24,12 @@ const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('abuse limits and access lists', () => {
-  let dns: Awaited<ReturnType<typeof startDns>>;
+  let dns: FakeDns;
   let inst: TestInstance;
   const cli = async (...args: string[]) => (await run(process.execPath, [CLI, '--data', inst.dataDir, ...args])).stdout;
 
   before(async () => {
-    dns = await startDns({
+    dns = await startFakeDns({
       '10.0.0.127.bl.test': { a: ['127.0.0.2'] },
       'spammer.test.dbl.test': { a: ['127.0.1.2'] },
     });
@@ -69,7 +71,7 @@ describe('abuse limits and access lists', () => {
     }
     assert.ok(Date.now() - started >= 2500, 'attempts 4-6 were each held back about a second');
     await sleep(50);
-    const sub = await Smtp.connect(inst.ports.submission!, attacker);
+    const sub = await RawSmtp.connect(inst.ports.submission!, { localAddress: attacker, lenient: true });
     assert.equal(`${sub.greeting.code} ${sub.greeting.text}`, '421 4.7.0 Too many failed logins from your address, try again later');
     await sub.c.quit();
     const pop = await Pop3.connect(inst.ports.pop3!, attacker);
@@ -81,7 +83,7 @@ describe('abuse limits and access lists', () => {
     const good = await Pop3.connect(inst.ports.pop3!, '127.0.0.2');
     assert.match((await good.c.login(USER, PASS))!, /^\+OK Logged in/);
     good.c.close();
-    const s = await Smtp.connect(inst.ports.submission!, '127.0.0.2');
+    const s = await RawSmtp.connect(inst.ports.submission!, { localAddress: '127.0.0.2', lenient: true });
     await s.c.cmd('EHLO client.test');
     assert.equal((await s.c.authPlain(USER, PASS)).code, 235);
     await s.c.quit();
@@ -92,14 +94,14 @@ describe('abuse limits and access lists', () => {
     assert.match(bans[0]!.reason, /^6 failed logins \(last user user@example\.test\)$/);
     assert.equal(await cli('security', 'unban', attacker), `unbanned ${attacker} (other nodes follow within seconds)\n`);
     await sleep(1100);
-    const again = await Smtp.connect(inst.ports.submission!, attacker);
+    const again = await RawSmtp.connect(inst.ports.submission!, { localAddress: attacker, lenient: true });
     assert.equal(again.greeting.code, 220);
     await again.c.quit();
   });
 
   test('directory harvest: replies slow down after 5 unknown recipients, 421 after 20; known recipients from other IPs unaffected', async () => {
     const since = Date.now();
-    const { c } = await Smtp.connect(inst.ports.smtp!, '127.0.0.4');
+    const { c } = await RawSmtp.connect(inst.ports.smtp!, { localAddress: '127.0.0.4', lenient: true });
     await c.cmd('EHLO harvester.test');
     assert.equal((await c.cmd('MAIL FROM:<h@harvester.test>')).code, 250);
     const replies = [];
@@ -111,12 +113,12 @@ describe('abuse limits and access lists', () => {
     assert.equal(`${replies[19]!.code} ${replies[19]!.text}`, '421 4.7.0 Too many unknown recipients, closing connection');
     assert.ok(replies.slice(20).every((r) => r.code === 0), 'connection closed after the 421');
     await c.quit();
-    const back = await Smtp.connect(inst.ports.smtp!, '127.0.0.4');
+    const back = await RawSmtp.connect(inst.ports.smtp!, { localAddress: '127.0.0.4', lenient: true });
     await back.c.cmd('EHLO harvester.test');
     await back.c.cmd('MAIL FROM:<h@harvester.test>');
     assert.equal((await back.c.cmd(`RCPT TO:<${USER}>`)).code, 421, 'the harvester stays cut off');
     await back.c.quit();
-    const other = await Smtp.connect(inst.ports.smtp!, '127.0.0.5');
+    const other = await RawSmtp.connect(inst.ports.smtp!, { localAddress: '127.0.0.5', lenient: true });
     await other.c.cmd('EHLO friend.test');
     const r = await other.c.send('f@friend.test', [USER], message({ from: 'f@friend.test', to: USER, subject: 'from a friend' }));
     assert.equal(r.code, 250, r.text);
@@ -128,7 +130,7 @@ describe('abuse limits and access lists', () => {
   test('greylisting: first attempt 451, retry after the delay passes and whitelists the client network', async () => {
     const since = Date.now();
     const attempt = async (ip: string, from: string) => {
-      const { c } = await Smtp.connect(inst.ports.smtp!, ip);
+      const { c } = await RawSmtp.connect(inst.ports.smtp!, { localAddress: ip, lenient: true });
       await c.cmd('EHLO mta.test');
       const r = await c.send(from, [GREY], message({ from, to: GREY, subject: `grey ${from}` }));
       await c.quit();
@@ -144,7 +146,7 @@ describe('abuse limits and access lists', () => {
     assert.equal((await attempt('127.0.2.9', 'a@mta.test')).code, 451, 'another network is not');
     const direct = await attempt('127.0.2.9', `x@other.test`);
     assert.equal(direct.code, 451);
-    const ok = await Smtp.connect(inst.ports.smtp!, '127.0.2.10');
+    const ok = await RawSmtp.connect(inst.ports.smtp!, { localAddress: '127.0.2.10', lenient: true });
     await ok.c.cmd('EHLO mta.test');
     assert.equal((await ok.c.send('y@other.test', [USER], message({ from: 'y@other.test', to: USER }))).code, 250, 'opted-out domain');
     await ok.c.quit();
@@ -155,12 +157,12 @@ describe('abuse limits and access lists', () => {
 
   test('DNSBL and RHSBL refuse at MAIL FROM; an unlisted client passes', async () => {
     const since = Date.now();
-    const listed = await Smtp.connect(inst.ports.smtp!, '127.0.0.10');
+    const listed = await RawSmtp.connect(inst.ports.smtp!, { localAddress: '127.0.0.10', lenient: true });
     await listed.c.cmd('EHLO bad.test');
     const r1 = await listed.c.cmd('MAIL FROM:<a@clean.test>');
     assert.equal(`${r1.code} ${r1.text}`, '554 5.7.1 Service unavailable; client [127.0.0.10] blocked using bl.test');
     await listed.c.quit();
-    const rhs = await Smtp.connect(inst.ports.smtp!, '127.0.0.11');
+    const rhs = await RawSmtp.connect(inst.ports.smtp!, { localAddress: '127.0.0.11', lenient: true });
     await rhs.c.cmd('EHLO bad.test');
     const r2 = await rhs.c.cmd('MAIL FROM:<a@spammer.test>');
     assert.equal(`${r2.code} ${r2.text}`, '554 5.7.1 Service unavailable; sender domain spammer.test blocked using dbl.test');
@@ -172,7 +174,7 @@ describe('abuse limits and access lists', () => {
   });
 
   test('rate limits: messages per IP and per account, shared through the store', async () => {
-    const { c } = await Smtp.connect(inst.ports.smtp!, '127.0.0.13');
+    const { c } = await RawSmtp.connect(inst.ports.smtp!, { localAddress: '127.0.0.13', lenient: true });
     await c.cmd('EHLO bulk.test');
     for (let i = 0; i < 3; i++) {
       assert.equal((await c.cmd('MAIL FROM:<bulk@bulk.test>')).code, 250);
@@ -181,7 +183,7 @@ describe('abuse limits and access lists', () => {
     const r = await c.cmd('MAIL FROM:<bulk@bulk.test>');
     assert.equal(`${r.code} ${r.text}`, '451 4.7.1 Rate limit exceeded: too many messages, try again later');
     await c.quit();
-    const s = await Smtp.connect(inst.ports.submission!, '127.0.0.14');
+    const s = await RawSmtp.connect(inst.ports.submission!, { localAddress: '127.0.0.14', lenient: true });
     await s.c.cmd('EHLO client.test');
     assert.equal((await s.c.authPlain(USER2, PASS)).code, 235);
     for (let i = 0; i < 2; i++) {
@@ -196,22 +198,22 @@ describe('abuse limits and access lists', () => {
     const p = await Pop3.connect(inst.ports.pop3!, '127.0.0.66');
     assert.equal(p.greeting, '-ERR [SYS/PERM] Access from your network is not allowed');
     p.c.close();
-    const s = await Smtp.connect(inst.ports.smtp!, '127.0.0.66');
+    const s = await RawSmtp.connect(inst.ports.smtp!, { localAddress: '127.0.0.66', lenient: true });
     assert.equal(`${s.greeting.code} ${s.greeting.text}`, '554 5.7.1 Access from your network is not allowed');
     await s.c.quit();
-    const sub = await Smtp.connect(inst.ports.submission!, '127.0.0.66');
+    const sub = await RawSmtp.connect(inst.ports.submission!, { localAddress: '127.0.0.66', lenient: true });
     assert.equal(sub.greeting.code, 220, 'submission has no list');
     await sub.c.quit();
   });
 
   test('outbound: no relaying on the MX, submission only for addresses the account owns', async () => {
-    const mx = await Smtp.connect(inst.ports.smtp!, '127.0.0.20');
+    const mx = await RawSmtp.connect(inst.ports.smtp!, { localAddress: '127.0.0.20', lenient: true });
     await mx.c.cmd('EHLO x.test');
     await mx.c.cmd('MAIL FROM:<a@x.test>');
     const relay = await mx.c.cmd('RCPT TO:<victim@elsewhere.test>');
     assert.equal(`${relay.code} ${relay.text}`, '554 5.7.1 Relay access denied');
     await mx.c.quit();
-    const { c } = await Smtp.connect(inst.ports.submission!);
+    const { c } = await RawSmtp.connect(inst.ports.submission!, { localAddress: '127.0.0.1', lenient: true });
     await c.cmd('EHLO client.test');
     assert.equal((await c.authPlain(USER, PASS)).code, 235);
     const notMine = await c.cmd('MAIL FROM:<boss@elsewhere.test>');

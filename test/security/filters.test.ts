@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { startInstance, type TestInstance } from '../helpers/instance.js';
-import { closedPort, EICAR, mailOf, message, Smtp, startClamd, startSpamd, traceSince, zip, type Daemon } from './helpers.js';
+import { RawSmtp } from '../helpers/raw-smtp.js';
+import { closedPort, EICAR, mailOf, message, startClamd, startSpamd, traceSince, zip, type Daemon } from './helpers.js';
 
 const USER = 'user@example.test';
 const GTUBE = 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X';
@@ -24,7 +25,7 @@ describe('content filters', () => {
   let n = 0;
 
   const send = async (raw: string, from = `sender${++n}@remote.test`) => {
-    const { c } = await Smtp.connect(inst.ports.smtp!, '127.0.0.2');
+    const { c } = await RawSmtp.connect(inst.ports.smtp!, { localAddress: '127.0.0.2', lenient: true });
     await c.cmd('EHLO client.test');
     const r = await c.send(from, [USER], raw);
     await c.quit();

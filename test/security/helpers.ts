@@ -1,7 +1,8 @@
-// Shared by the security tests: a line-level SMTP and POP3 client that can bind its local
-// address (127.0.0.x plays a different client IP), a dns2 authoritative server with fixed
-// zones (A and TXT, NXDOMAIN otherwise), private spamd and clamd daemons on loopback ports,
-// a stored-only zip writer and trace lookups. Must never listen beyond 127.0.0.1.
+// Shared by the security tests: a line-level POP3 client that can bind its local address
+// (127.0.0.x plays a different client IP), a DNS port that never answers, private spamd and
+// clamd daemons on loopback ports, a stored-only zip writer and trace lookups. The SMTP client
+// and the fake DNS server live in test/helpers/ (raw-smtp.ts, fake-dns.ts). Must never listen
+// beyond 127.0.0.1.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -10,110 +11,8 @@ import dgram from 'node:dgram';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import dns2 from 'dns2';
 import type { App } from '../../src/instance/app.js';
 import { spamdCheck } from '../../src/policy/spamd.client.js';
-
-export interface Reply { code: number; text: string; lines: string[]; ms: number }
-
-/** An SMTP client that sends exactly what it is told and parses (multi-line) replies. */
-export class Smtp {
-  private buf = '';
-  private current: string[] = [];
-  private queue: Reply[] = [];
-  private waiters: Array<(r: Reply | null) => void> = [];
-  private sentAt = Date.now();
-  closed = false;
-  private constructor(readonly socket: net.Socket) {
-    socket.on('data', (d: Buffer) => this.onData(d));
-    socket.on('close', () => this.onClose());
-    socket.on('error', () => this.onClose());
-  }
-
-  static async connect(port: number, localAddress = '127.0.0.1'): Promise<{ c: Smtp; greeting: Reply }> {
-    const socket = await new Promise<net.Socket>((resolve, reject) => {
-      const s = net.connect({ host: '127.0.0.1', port, localAddress }, () => resolve(s));
-      s.once('error', reject);
-    });
-    const c = new Smtp(socket);
-    const greeting = await c.read();
-    if (!greeting) throw new Error('connection closed before the greeting');
-    return { c, greeting };
-  }
-
-  private onData(d: Buffer): void {
-    this.buf += d.toString('latin1');
-    let nl: number;
-    while ((nl = this.buf.indexOf('\r\n')) !== -1) {
-      const line = this.buf.slice(0, nl);
-      this.buf = this.buf.slice(nl + 2);
-      this.current.push(line);
-      if (line.length < 4 || line[3] !== '-') {
-        const lines = this.current;
-        this.current = [];
-        const r: Reply = { code: Number(line.slice(0, 3)), text: lines.map((l) => l.slice(4)).join('\n'), lines, ms: Date.now() - this.sentAt };
-        const w = this.waiters.shift();
-        if (w) w(r);
-        else this.queue.push(r);
-      }
-    }
-  }
-
-  private onClose(): void {
-    this.closed = true;
-    for (const w of this.waiters.splice(0)) w(null);
-  }
-
-  read(timeoutMs = 20_000): Promise<Reply | null> {
-    const q = this.queue.shift();
-    if (q) return Promise.resolve(q);
-    if (this.closed) return Promise.resolve(null);
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error('timed out waiting for an SMTP reply')), timeoutMs);
-      this.waiters.push((r) => { clearTimeout(t); resolve(r); });
-    });
-  }
-
-  async cmd(line: string): Promise<Reply> {
-    this.sentAt = Date.now();
-    this.socket.write(`${line}\r\n`);
-    const r = await this.read();
-    if (!r) return { code: 0, text: 'closed', lines: [], ms: Date.now() - this.sentAt };
-    return r;
-  }
-
-  async authPlain(user: string, password: string): Promise<Reply> {
-    return this.cmd(`AUTH PLAIN ${Buffer.from(`\0${user}\0${password}`).toString('base64')}`);
-  }
-
-  /** MAIL, RCPTs, DATA; returns the reply to the end of data (or the first refusal). */
-  async send(from: string, to: string[], message: string | Buffer): Promise<Reply & { stage: string }> {
-    const m = await this.cmd(`MAIL FROM:<${from}>`);
-    if (m.code !== 250) return { ...m, stage: 'mail' };
-    let okRcpt = 0;
-    let last: Reply | null = null;
-    for (const r of to) {
-      last = await this.cmd(`RCPT TO:<${r}>`);
-      if (last.code === 250) okRcpt++;
-    }
-    if (!okRcpt) return { ...last!, stage: 'rcpt' };
-    const d = await this.cmd('DATA');
-    if (d.code !== 354) return { ...d, stage: 'data' };
-    const body = (Buffer.isBuffer(message) ? message.toString('latin1') : message).replace(/\r?\n/g, '\r\n').replace(/^\./gm, '..');
-    this.sentAt = Date.now();
-    this.socket.write(`${body}${body.endsWith('\r\n') ? '' : '\r\n'}.\r\n`, 'latin1');
-    const r = await this.read(60_000);
-    return { ...(r ?? { code: 0, text: 'closed', lines: [], ms: 0 }), stage: 'dot' };
-  }
-
-  async quit(): Promise<void> {
-    if (!this.closed) {
-      this.socket.write('QUIT\r\n');
-      await new Promise((r) => { this.socket.once('close', r); setTimeout(r, 500); });
-    }
-    this.socket.destroy();
-  }
-}
 
 /** A POP3 client for login tests. */
 export class Pop3 {
@@ -178,38 +77,6 @@ export class Pop3 {
 }
 
 // ---- DNS ------------------------------------------------------------------------------------
-
-export interface Zone { [name: string]: { a?: string[]; txt?: string[] } }
-
-export async function startDns(zone: Zone): Promise<{ server: string; zone: Zone; queries: string[]; stop(): Promise<void> }> {
-  const { Packet } = dns2;
-  const queries: string[] = [];
-  const server = dns2.createServer({
-    udp: true,
-    handle: (request, send) => {
-      const response = Packet.createResponseFromRequest(request);
-      const [q] = request.questions;
-      const name = q?.name.toLowerCase().replace(/\.$/, '') ?? '';
-      queries.push(name);
-      const entry = zone[name];
-      if (!q || !entry) response.header.rcode = 3; // NXDOMAIN
-      else {
-        const base = { name: q.name, class: Packet.CLASS.IN, ttl: 1 };
-        if (q.type === Packet.TYPE.A) for (const address of entry.a ?? []) response.answers.push({ ...base, type: Packet.TYPE.A, address } as dns2.Packet.Resource);
-        if (q.type === Packet.TYPE.TXT) {
-          for (const t of entry.txt ?? []) {
-            const chunks: string[] = [];
-            for (let i = 0; i < t.length; i += 255) chunks.push(t.slice(i, i + 255));
-            response.answers.push({ ...base, type: Packet.TYPE.TXT, data: chunks } as unknown as dns2.Packet.Resource);
-          }
-        }
-      }
-      void send(response);
-    },
-  });
-  const addrs = await server.listen({ udp: { port: 0, address: '127.0.0.1' } });
-  return { server: `127.0.0.1:${addrs.udp!.port}`, zone, queries, stop: () => server.close() };
-}
 
 /** A UDP port that swallows queries and never answers (a DNS server that times out). */
 export async function startBlackhole(): Promise<{ server: string; stop(): Promise<void> }> {

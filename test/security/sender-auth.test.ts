@@ -7,7 +7,9 @@ import { generateKeyPairSync } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { dkimSign } from 'mailauth/lib/dkim/sign.js';
 import { startInstance, type TestInstance } from '../helpers/instance.js';
-import { mailOf, message, Smtp, startBlackhole, startDns, traceSince, type TraceLine } from './helpers.js';
+import { startFakeDns, type FakeDns } from '../helpers/fake-dns.js';
+import { RawSmtp } from '../helpers/raw-smtp.js';
+import { mailOf, message, startBlackhole, traceSince, type TraceLine } from './helpers.js';
 
 const USER = 'user@example.test';
 const OUTSIDE = '127.0.0.2';
@@ -38,7 +40,7 @@ const policyStep = (lines: TraceLine[], sender: string, step: string) => {
 };
 
 async function send(port: number, from: string, raw: string | Buffer, ip = OUTSIDE) {
-  const { c } = await Smtp.connect(port, ip);
+  const { c } = await RawSmtp.connect(port, { localAddress: ip, lenient: true });
   await c.cmd('EHLO client.test');
   const r = await c.send(from, [USER], raw);
   await c.quit();
@@ -46,12 +48,12 @@ async function send(port: number, from: string, raw: string | Buffer, ip = OUTSI
 }
 
 describe('sender authentication (SPF, DKIM, DMARC)', () => {
-  let dns: Awaited<ReturnType<typeof startDns>>;
+  let dns: FakeDns;
   let inst: TestInstance;
   let port: number;
 
   before(async () => {
-    dns = await startDns(zone);
+    dns = await startFakeDns(zone);
     inst = await startInstance({ config: {
       auth: { allowPlaintextWithoutTls: true },
       policy: { dnsServers: [dns.server], trustedNetworks: ['127.0.0.1/32'], greylist: { enabled: false } },

@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import nodemailer from 'nodemailer';
 import { ADMIN, TEST_DOMAIN, startInstance, type TestInstance } from '../helpers/instance.js';
-import { inboxMatching, makeMessage } from './raw-smtp.js';
+import { inboxMatching, makeMessage } from '../helpers/raw-smtp.js';
 
 const run = promisify(execFile);
 const SWAKS = ['/usr/bin/swaks', '/usr/local/bin/swaks'].find((p) => existsSync(p)) ?? null;

@@ -19,7 +19,7 @@ import { openApp } from '../../src/instance/app.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { checkIntegrity } from '../../src/store/integrity.js';
 import { ADMIN, prepareDataDir, TEST_DOMAIN } from '../helpers/instance.js';
-import { makeMessage, RawSmtp, sleep } from './raw-smtp.js';
+import { makeMessage, RawSmtp, sleep } from '../helpers/raw-smtp.js';
 
 const run = promisify(execFile);
 // The CLI of the same build as this file (dist/ or any other outDir): <out>/test/smtp -> <out>/src/cli/main.js

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { TEST_DOMAIN, startInstance, type TestInstance } from '../helpers/instance.js';
-import { inboxMatching, makeMessage, openTransaction, RawSmtp, sleep } from './raw-smtp.js';
+import { inboxMatching, makeMessage, openTransaction, RawSmtp, sleep } from '../helpers/raw-smtp.js';
 
 const D = TEST_DOMAIN;
 const ALICE = `alice@${D}`;

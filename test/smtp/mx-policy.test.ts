@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { TEST_DOMAIN, startInstance, type TestInstance } from '../helpers/instance.js';
-import { inboxMessages, makeMessage, median, openTransaction, RawSmtp } from './raw-smtp.js';
+import { inboxMessages, makeMessage, median, openTransaction, RawSmtp } from '../helpers/raw-smtp.js';
 
 const D = TEST_DOMAIN;
 const ALICE = `alice@${D}`;

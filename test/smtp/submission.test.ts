@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import nodemailer from 'nodemailer';
 import { TEST_DOMAIN, startInstance, type TestInstance } from '../helpers/instance.js';
-import { inboxMatching, makeMessage, RawSmtp } from './raw-smtp.js';
+import { inboxMatching, makeMessage, RawSmtp } from '../helpers/raw-smtp.js';
 
 const D = TEST_DOMAIN;
 const ALICE = `alice@${D}`;

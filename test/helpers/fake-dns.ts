@@ -1,7 +1,7 @@
-// A small authoritative DNS server for the outbound tests (dns2, UDP on 127.0.0.1 with a
-// port the system picks): MX, A, AAAA and TXT records from a mutable zone table. Names not in
-// the table get NXDOMAIN; names in it without the asked type get an empty NOERROR (NODATA),
-// which is what tells an MTA "no MX here, use the implicit MX" (RFC 5321 §5.1).
+// A small authoritative DNS server for tests (dns2, UDP on 127.0.0.1 with a port the system
+// picks): MX, A, AAAA and TXT records from a mutable zone table, and a log of every queried
+// name. Names not in the table get NXDOMAIN; names in it without the asked type get an empty
+// NOERROR (NODATA), which is what tells an MTA "no MX here, use the implicit MX" (RFC 5321 §5.1).
 // Must never listen anywhere but loopback.
 import dns2 from 'dns2';
 
@@ -18,20 +18,25 @@ export interface ZoneName {
 }
 
 export interface FakeDns {
-  /** "127.0.0.1:PORT", for config.delivery.dnsServers. */
+  /** "127.0.0.1:PORT", for config.delivery.dnsServers / config.policy.dnsServers. */
   server: string;
+  /** Keyed by lower-case name without the trailing dot; changes apply to the next query. */
   zone: Map<string, ZoneName>;
+  /** Every queried name (lower case, no trailing dot), in order. */
+  queries: string[];
   stop(): Promise<void>;
 }
 
 export async function startFakeDns(zone: Record<string, ZoneName> = {}): Promise<FakeDns> {
   const table = new Map(Object.entries(zone).map(([k, v]) => [k.toLowerCase(), v]));
+  const queries: string[] = [];
   const server = dns2.createServer({
     udp: true,
     handle: (request, send) => {
       const response = Packet.createResponseFromRequest(request);
       const [q] = request.questions;
       const name = q?.name.toLowerCase().replace(/\.$/, '') ?? '';
+      queries.push(name);
       const entry = table.get(name);
       if (!q || !entry) {
         response.header.rcode = NXDOMAIN;
@@ -57,6 +62,7 @@ export async function startFakeDns(zone: Record<string, ZoneName> = {}): Promise
   return {
     server: `127.0.0.1:${udpPort}`,
     zone: table,
+    queries,
     stop: () => server.close(),
   };
 }
