@@ -16,7 +16,7 @@ import {
 } from '../../schemas/entities/index.js';
 import { DirectoryConnector } from '../../connectors/ldap/directory-connector.js';
 import { dnKey } from '../../connectors/ldap/escape.js';
-import type { AttributeMap, DirectoryGroup, DirectoryUser } from '../../connectors/ldap/profiles.js';
+import type { AddressBookFields, AttributeMap, DirectoryGroup, DirectoryUser } from '../../connectors/ldap/profiles.js';
 import type { DirectoryConfig } from '../config/config.js';
 import { normalizeDomain } from '../mail/address.js';
 import type { Logger } from '../observability/logger.js';
@@ -69,7 +69,8 @@ export interface DirectoryStatus {
   lists: number;
 }
 
-export interface AddressBookEntry {
+/** One user or group of the directory address book, with the Global Address List fields. */
+export interface AddressBookEntry extends Omit<AddressBookFields, 'mail'> {
   directoryId: string;
   kind: 'user' | 'group';
   externalId: string;
@@ -77,14 +78,6 @@ export interface AddressBookEntry {
   mail: string | null;
   addresses: string[];
   disabled: boolean;
-  displayName?: string;
-  givenName?: string;
-  sn?: string;
-  title?: string;
-  department?: string;
-  telephoneNumber?: string;
-  mobile?: string;
-  office?: string;
 }
 
 interface Handle extends DirectoryHandle {
