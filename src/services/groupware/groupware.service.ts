@@ -210,17 +210,7 @@ export class GroupwareService {
    * each candidate exactly (recurrences, floating times, VTODO rules).
    */
   candidatesInRange(collectionId: number, componentType: string | null, start: number | null, end: number | null): Promise<DavObjectEntity[]> {
-    const qb = this.em.createQueryBuilder(DavObjectEntity, 'o').where('o.collectionId = :collectionId', { collectionId });
-    if (componentType) qb.andWhere('o.componentType = :componentType', { componentType });
-    // The range test runs on the (collectionId, firstStart, lastEnd) index alone (covering), so
-    // only the candidates' rows (with their data) are read, not every row of the collection.
-    if (start !== null || end !== null) {
-      const sub = qb.subQuery().select('i.id').from(DavObjectEntity, 'i').where('i.collectionId = :collectionId');
-      if (start !== null) sub.andWhere('(i.lastEnd IS NULL OR i.lastEnd >= :start)');
-      if (end !== null) sub.andWhere('(i.firstStart IS NULL OR i.firstStart <= :end)');
-      qb.andWhere(`o.id IN ${sub.getQuery()}`, { start, end });
-    }
-    return qb.orderBy('o.name', 'ASC').getMany();
+    return this.rangeQuery(collectionId, componentType, start, end).getMany();
   }
 
   /**
@@ -229,17 +219,23 @@ export class GroupwareService {
    * are read afterwards with objectsByIds().
    */
   candidateSummariesInRange(collectionId: number, componentType: string | null, start: number | null, end: number | null): Promise<Array<Pick<DavObjectEntity, 'id' | 'name' | 'etag' | 'componentType' | 'occurrences'>>> {
-    const qb = this.em.createQueryBuilder(DavObjectEntity, 'o')
-      .select(['o.id', 'o.name', 'o.etag', 'o.componentType', 'o.occurrences'])
-      .where('o.collectionId = :collectionId', { collectionId });
+    return this.rangeQuery(collectionId, componentType, start, end)
+      .select(['o.id', 'o.name', 'o.etag', 'o.componentType', 'o.occurrences']).getMany();
+  }
+
+  /** The time-range prefilter shared by both candidate queries, ordered by name. */
+  private rangeQuery(collectionId: number, componentType: string | null, start: number | null, end: number | null) {
+    const qb = this.em.createQueryBuilder(DavObjectEntity, 'o').where('o.collectionId = :collectionId', { collectionId });
     if (componentType) qb.andWhere('o.componentType = :componentType', { componentType });
+    // The range test runs on the (collectionId, firstStart, lastEnd) index alone (covering), so
+    // only the candidates' rows are read, not every row of the collection.
     if (start !== null || end !== null) {
       const sub = qb.subQuery().select('i.id').from(DavObjectEntity, 'i').where('i.collectionId = :collectionId');
       if (start !== null) sub.andWhere('(i.lastEnd IS NULL OR i.lastEnd >= :start)');
       if (end !== null) sub.andWhere('(i.firstStart IS NULL OR i.firstStart <= :end)');
       qb.andWhere(`o.id IN ${sub.getQuery()}`, { start, end });
     }
-    return qb.orderBy('o.name', 'ASC').getMany();
+    return qb.orderBy('o.name', 'ASC');
   }
 
   /**
