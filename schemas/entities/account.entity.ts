@@ -18,6 +18,11 @@ export class AccountEntity {
   /** argon2id PHC string; null for directory accounts (bind-through) or login-disabled roles. */
   @Column({ type: 'varchar', length: 256, nullable: true }) passwordHash!: string | null;
   @Column({ type: 'varchar', length: 16, default: 'local' }) source!: string;
+  /**
+   * 'user': a person who logs in. 'shared': a shared mailbox (e.g. support@) that never logs in;
+   * its folders are reached through ACL grants under the "Shared Folders" IMAP namespace.
+   */
+  @Column({ type: 'varchar', length: 16, default: 'user' }) kind!: 'user' | 'shared';
   @Column({ type: 'varchar', length: 64, nullable: true }) directoryId!: string | null;
   @Column({ type: 'varchar', length: 256, nullable: true }) externalId!: string | null;
   @Column({ type: 'boolean', default: true }) enabled!: boolean;

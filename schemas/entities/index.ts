@@ -6,6 +6,7 @@ import { DomainEntity } from './domain.entity.js';
 import { GroupEntity, GroupMemberEntity } from './group.entity.js';
 import { DavChangeEntity, DavCollectionEntity, DavObjectEntity, DavShareEntity } from './groupware.entity.js';
 import { MailChangeEntity } from './mail-change.entity.js';
+import { MailboxAclEntity, MailboxSubscriptionEntity } from './mailbox-acl.entity.js';
 import { MailboxEntity } from './mailbox.entity.js';
 import { MessageEntity } from './message.entity.js';
 import { QueueMessageEntity, QueueRecipientEntity } from './queue.entity.js';
@@ -16,7 +17,7 @@ export {
   BanEntity, GreylistEntity, QuarantineEntity, RateBucketEntity, SenderListEntity,
   DavChangeEntity, DavCollectionEntity, DavObjectEntity, DavShareEntity,
   AccountEntity, AliasEntity, AliasTargetEntity, BlobEntity, DirectoryEntryEntity, DirectoryStateEntity, DomainEntity, GroupEntity, GroupMemberEntity,
-  MailChangeEntity, MailboxEntity, MessageEntity, QueueMessageEntity, QueueRecipientEntity, TraceEventEntity,
+  MailChangeEntity, MailboxAclEntity, MailboxEntity, MailboxSubscriptionEntity, MessageEntity, QueueMessageEntity, QueueRecipientEntity, TraceEventEntity,
 };
 
 export const entities = [
@@ -25,4 +26,5 @@ export const entities = [
   MailboxEntity, MessageEntity, MailChangeEntity, BlobEntity, QueueMessageEntity, QueueRecipientEntity,
   TraceEventEntity, DirectoryStateEntity, DirectoryEntryEntity,
   DavCollectionEntity, DavObjectEntity, DavChangeEntity, DavShareEntity,
+  MailboxAclEntity, MailboxSubscriptionEntity,
 ];

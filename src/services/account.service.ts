@@ -9,6 +9,7 @@ import { AddressError, normalizeAddress, normalizeDomain, parseAddress, unicodeD
 import type { Store } from '../store/store.js';
 import { ServiceError } from './errors.js';
 import type { MailStoreService } from './mail-store.service.js';
+import { forgetSubject } from './mailbox-access.service.js';
 import { hashPassword, verifyPassword } from './password.js';
 
 /** Where mail for one address goes. */
@@ -28,6 +29,8 @@ export interface NewAccount {
   quotaBytes?: number;
   quotaMessages?: number;
   isAdmin?: boolean;
+  /** 'shared': a shared mailbox (support@, info@) that receives mail but never logs in; reached through ACL grants. */
+  kind?: 'user' | 'shared';
 }
 
 /**
@@ -198,13 +201,15 @@ export class AccountService {
 
   async addAccount(input: NewAccount): Promise<AccountEntity> {
     const { address, domain } = await this.domainFor(input.address);
+    const kind = input.kind ?? 'user';
+    if (kind === 'shared' && input.password) throw new ServiceError('INVALID', 'a shared mailbox has no password: it never logs in');
     const passwordHash = input.password ? await hashPassword(input.password) : null;
     return this.store.write(async ({ em }) => {
       await this.assertAddressFree(em, address);
       const now = Date.now();
       const account = em.create(AccountEntity, {
         address, domainId: domain.id, displayName: input.displayName ?? '', passwordHash, source: 'local',
-        directoryId: null, externalId: null, enabled: true, isAdmin: input.isAdmin ?? false,
+        directoryId: null, externalId: null, enabled: true, isAdmin: input.isAdmin ?? false, kind,
         quotaBytes: input.quotaBytes ?? 0, quotaMessages: input.quotaMessages ?? 0, usedBytes: 0, usedMessages: 0,
         createdAt: now, updatedAt: now, deletedAt: null,
       });
@@ -267,6 +272,7 @@ export class AccountService {
       await this.mailStore.deleteAllMail(ctx, a.id);
       await ctx.em.delete(AliasTargetEntity, { accountId: a.id });
       await ctx.em.delete(GroupMemberEntity, { accountId: a.id });
+      await forgetSubject(ctx.em, 'account', a.id);
       await ctx.em.delete(AccountEntity, { id: a.id });
     });
   }
@@ -391,6 +397,7 @@ export class AccountService {
     await this.store.write(async ({ em }) => {
       await em.delete(GroupMemberEntity, { groupId: group.id });
       await em.delete(GroupMemberEntity, { memberGroupId: group.id });
+      await forgetSubject(em, 'group', group.id);
       await em.delete(GroupEntity, { id: group.id });
     });
   }
@@ -485,7 +492,8 @@ export class AccountService {
     const acc = (await this.getAccount(username)) ?? (await this.directoryLogin?.findAccount(username)) ?? null;
     if (acc?.source === 'directory' && this.directoryLogin) return this.directoryLogin.authenticate(acc, password);
     const ok = await verifyPassword(acc?.passwordHash ?? null, password);
-    if (!acc || !ok) throw new ServiceError('AUTH_FAILED', 'invalid credentials');
+    // A shared mailbox never logs in (it has no password; this holds even if one were set).
+    if (!acc || !ok || acc.kind === 'shared') throw new ServiceError('AUTH_FAILED', 'invalid credentials');
     if (!acc.enabled || acc.deletedAt) throw new ServiceError('DISABLED', 'account disabled');
     return acc;
   }

@@ -15,6 +15,7 @@ import { dnKey } from '../../connectors/ldap/escape.js';
 import type { DirectoryGroup, DirectoryUser } from '../../connectors/ldap/profiles.js';
 import { tryNormalizeAddress } from '../mail/address.js';
 import type { MailStoreService } from './mail-store.service.js';
+import { forgetSubject } from './mailbox-access.service.js';
 
 export interface Conflict {
   externalId: string;
@@ -635,6 +636,7 @@ export class DirectoryWriter {
   private async dropGroup(em: EntityManager, group: GroupRow): Promise<void> {
     await em.delete(GroupMemberEntity, { groupId: group.id });
     await em.delete(GroupMemberEntity, { memberGroupId: group.id });
+    await forgetSubject(em, 'group', group.id); // mailbox rights granted to the group go with it
     await em.delete(GroupEntity, { id: group.id });
     if (this.snap) {
       if (this.snap.groupByAddr.get(group.address) === group) this.snap.put(this.snap.groupByAddr, group.address, undefined);

@@ -12,6 +12,7 @@ import { parseMessageMetadata, type Envelope, type MimePart } from '../mime/mess
 import { buildSearchText, normalizeForSearch, type SearchText } from '../mime/search-text.js';
 import type { Store, WriteContext } from '../store/store.js';
 import { ServiceError } from './errors.js';
+import { forgetMailboxes } from './mailbox-access.service.js';
 import type { MailStoreService } from './mail-store.service.js';
 
 export interface FlagState { uid: number; flags: string[]; modseq: number }
@@ -37,6 +38,9 @@ export interface MailboxChanges {
 }
 
 export interface NewRawMessage { raw: Buffer; flags: string[]; internalDate: number }
+
+/** Copy/move into another account's mailbox (a shared folder) and the flags the destination keeps. */
+export interface MoveOptions { toAccountId?: number; keepFlag?: (flag: string) => boolean }
 
 /** The few methods of a better-sqlite3 connection and statement used here. */
 interface SqliteStatement { all(...params: unknown[]): unknown[]; pluck(on: boolean): unknown; raw(on: boolean): unknown }
@@ -133,6 +137,7 @@ export class MailOpsService {
       const bytes = msgs.reduce((s, m) => s + m.size, 0);
       await ctx.em.query(`UPDATE account SET "usedBytes" = "usedBytes" - ${this.p(1)}, "usedMessages" = "usedMessages" - ${this.p(2)} WHERE id = ${this.p(3)}`,
         [bytes, msgs.length, accountId]);
+      await forgetMailboxes(ctx.em, [box.id]);
       await ctx.em.delete(MailboxEntity, { id: box.id });
       await this.mailStore.logChange(ctx, { accountId, mailboxId: box.id, kind: 'mailbox', uid: null, modseq: Number(box.highestModseq) + 1 });
     });
@@ -297,10 +302,12 @@ export class MailOpsService {
   /**
    * Sets flags; all messages changed by one call share one new MODSEQ (RFC 7162 §3.1.3 allows it).
    * With `unchangedSince`, messages whose MODSEQ is higher are left alone and listed in `modified`.
-   * Returns the resulting state of every message found (changed or not).
+   * Returns the resulting state of every message found (changed or not). With `may`, flags it
+   * refuses are left as they are (ACL rights of a shared mailbox, RFC 4314 §4 STORE): neither
+   * set nor cleared, whatever the mode.
    */
   async storeFlags(accountId: number, mailboxId: number, uids: number[], flags: string[], mode: 'add' | 'remove' | 'set',
-    unchangedSince: number | null = null): Promise<{ states: FlagState[]; modified: number[]; changed: Set<number> }> {
+    unchangedSince: number | null = null, may: ((flag: string) => boolean) | null = null): Promise<{ states: FlagState[]; modified: number[]; changed: Set<number> }> {
     return this.store.write(async (ctx) => {
       const states: FlagState[] = [];
       const modified: number[] = [];
@@ -322,6 +329,7 @@ export class MailOpsService {
           if (mode === 'set') next = [...new Set(flags)];
           else if (mode === 'add') next = [...cur, ...flags.filter((f) => !cur.some((c) => c.toLowerCase() === f.toLowerCase()))];
           else next = cur.filter((c) => !lower.has(c.toLowerCase()));
+          if (may) next = [...cur.filter((c) => !may(c)), ...next.filter((f) => may(f))];
           next = [...new Map(next.map((f) => [f.toLowerCase(), f])).values()];
           const same = next.length === cur.length && next.every((f) => cur.includes(f));
           if (same) states.push({ uid: m.uid, flags: cur, modseq: Number(m.modseq) });
@@ -403,12 +411,15 @@ export class MailOpsService {
   }
 
   /**
-   * Copies messages to another mailbox of the same account: new rows, new UIDs in source UID
-   * order, the same blob (one more reference each). Throws NOT_FOUND, OVER_QUOTA.
+   * Copies messages to another mailbox (of the same account, or of `opts.toAccountId`: a shared
+   * folder): new rows, new UIDs in source UID order, the same blob (one more reference each);
+   * quota and usage are the destination account's. Flags `opts.keepFlag` refuses are dropped
+   * (ACL rights on the destination). Throws NOT_FOUND, OVER_QUOTA.
    */
-  async copy(accountId: number, fromId: number, toId: number, uids: number[]): Promise<{ uidValidity: number; from: number[]; to: number[] }> {
+  async copy(accountId: number, fromId: number, toId: number, uids: number[], opts: MoveOptions = {}): Promise<{ uidValidity: number; from: number[]; to: number[] }> {
+    const toAccount = opts.toAccountId ?? accountId;
     return this.store.write(async (ctx) => {
-      const dest = await ctx.em.findOneBy(MailboxEntity, { id: toId, accountId });
+      const dest = await ctx.em.findOneBy(MailboxEntity, { id: toId, accountId: toAccount });
       if (!dest) throw new ServiceError('NOT_FOUND', 'no such mailbox');
       const msgs: MessageEntity[] = [];
       for (let i = 0; i < uids.length; i += CHUNK) {
@@ -417,42 +428,53 @@ export class MailOpsService {
       msgs.sort((a, b) => a.uid - b.uid);
       if (!msgs.length) return { uidValidity: Number(dest.uidValidity), from: [], to: [] };
       const bytes = msgs.reduce((s, m) => s + m.size, 0);
-      await this.checkQuotaFor(ctx.em, accountId, bytes, msgs.length);
+      await this.checkQuotaFor(ctx.em, toAccount, bytes, msgs.length);
       const { first, modseq } = await this.allocateUids(ctx, toId, msgs.length, bytes);
       const to: number[] = [];
       for (let i = 0; i < msgs.length; i++) {
         const m = msgs[i]!;
         const uid = first + i;
         const { id: _id, ...rest } = m;
-        await ctx.em.insert(MessageEntity, { ...rest, mailboxId: toId, uid, modseq });
+        const flags = opts.keepFlag ? splitFlags(m.flags).filter(opts.keepFlag).join(' ') : m.flags;
+        await ctx.em.insert(MessageEntity, { ...rest, accountId: toAccount, mailboxId: toId, uid, modseq, flags });
         await this.mailStore.addBlobRef(ctx.em, m.blobHash, m.size);
-        await this.mailStore.logChange(ctx, { accountId, mailboxId: toId, kind: 'append', uid, modseq });
+        await this.mailStore.logChange(ctx, { accountId: toAccount, mailboxId: toId, kind: 'append', uid, modseq });
         to.push(uid);
       }
       await ctx.em.query(`UPDATE account SET "usedBytes" = "usedBytes" + ${this.p(1)}, "usedMessages" = "usedMessages" + ${this.p(2)} WHERE id = ${this.p(3)}`,
-        [bytes, msgs.length, accountId]);
+        [bytes, msgs.length, toAccount]);
       return { uidValidity: Number(dest.uidValidity), from: msgs.map((m) => m.uid), to };
     });
   }
 
   /**
    * Moves messages atomically (RFC 6851): the rows change mailbox and UID, the source logs an
-   * expunge and the destination an append, all in one transaction. Blob references and quota
-   * usage do not change. Throws NOT_FOUND.
+   * expunge and the destination an append, all in one transaction. Blob references do not
+   * change; within one account neither does quota usage, across accounts (`opts.toAccountId`, a
+   * shared folder) the usage moves and the destination's quota applies. Flags `opts.keepFlag`
+   * refuses are dropped. Throws NOT_FOUND, OVER_QUOTA.
    */
-  async move(accountId: number, fromId: number, toId: number, uids: number[]): Promise<{ uidValidity: number; from: number[]; to: number[] }> {
+  async move(accountId: number, fromId: number, toId: number, uids: number[], opts: MoveOptions = {}): Promise<{ uidValidity: number; from: number[]; to: number[] }> {
+    const toAccount = opts.toAccountId ?? accountId;
     return this.store.write(async (ctx) => {
-      const dest = await ctx.em.findOneBy(MailboxEntity, { id: toId, accountId });
+      const dest = await ctx.em.findOneBy(MailboxEntity, { id: toId, accountId: toAccount });
       if (!dest) throw new ServiceError('NOT_FOUND', 'no such mailbox');
-      const msgs: Array<Pick<MessageEntity, 'id' | 'uid' | 'size'>> = [];
+      const msgs: Array<Pick<MessageEntity, 'id' | 'uid' | 'size' | 'flags'>> = [];
       for (let i = 0; i < uids.length; i += CHUNK) {
         msgs.push(...await ctx.em.find(MessageEntity, {
-          where: { mailboxId: fromId, accountId, uid: In(uids.slice(i, i + CHUNK)) }, select: { id: true, uid: true, size: true },
+          where: { mailboxId: fromId, accountId, uid: In(uids.slice(i, i + CHUNK)) }, select: { id: true, uid: true, size: true, flags: true },
         }));
       }
       msgs.sort((a, b) => a.uid - b.uid);
       if (!msgs.length) return { uidValidity: Number(dest.uidValidity), from: [], to: [] };
       const bytes = msgs.reduce((s, m) => s + m.size, 0);
+      if (toAccount !== accountId) {
+        await this.checkQuotaFor(ctx.em, toAccount, bytes, msgs.length);
+        await ctx.em.query(`UPDATE account SET "usedBytes" = "usedBytes" - ${this.p(1)}, "usedMessages" = "usedMessages" - ${this.p(2)} WHERE id = ${this.p(3)}`,
+          [bytes, msgs.length, accountId]);
+        await ctx.em.query(`UPDATE account SET "usedBytes" = "usedBytes" + ${this.p(1)}, "usedMessages" = "usedMessages" + ${this.p(2)} WHERE id = ${this.p(3)}`,
+          [bytes, msgs.length, toAccount]);
+      }
       const [src] = await this.returning<{ highestModseq: number | string }>(ctx.em,
         `UPDATE mailbox SET "highestModseq" = "highestModseq" + 1, "messageCount" = "messageCount" - ${this.p(1)},
          "totalBytes" = "totalBytes" - ${this.p(2)} WHERE id = ${this.p(3)} RETURNING "highestModseq"`, [msgs.length, bytes, fromId]);
@@ -462,9 +484,11 @@ export class MailOpsService {
       for (let i = 0; i < msgs.length; i++) {
         const m = msgs[i]!;
         const uid = first + i;
-        await ctx.em.update(MessageEntity, { id: m.id }, { mailboxId: toId, uid, modseq });
+        const patch: Partial<MessageEntity> = { accountId: toAccount, mailboxId: toId, uid, modseq };
+        if (opts.keepFlag) patch.flags = splitFlags(m.flags).filter(opts.keepFlag).join(' ');
+        await ctx.em.update(MessageEntity, { id: m.id }, patch);
         await this.mailStore.logChange(ctx, { accountId, mailboxId: fromId, kind: 'expunge', uid: m.uid, modseq: srcModseq });
-        await this.mailStore.logChange(ctx, { accountId, mailboxId: toId, kind: 'append', uid, modseq });
+        await this.mailStore.logChange(ctx, { accountId: toAccount, mailboxId: toId, kind: 'append', uid, modseq });
         to.push(uid);
       }
       return { uidValidity: Number(dest.uidValidity), from: msgs.map((m) => m.uid), to };

@@ -3,11 +3,12 @@
 // bumps the mailbox's MODSEQ, writes a mail_change row in the same transaction and emits a
 // MailChange after commit. No protocol code issues SQL: POP3, IMAP and delivery call this.
 import { In, type EntityManager } from 'typeorm';
-import { AccountEntity, BlobEntity, MailChangeEntity, MailboxEntity, MessageEntity } from '../../schemas/entities/index.js';
+import { AccountEntity, BlobEntity, MailChangeEntity, MailboxAclEntity, MailboxEntity, MessageEntity } from '../../schemas/entities/index.js';
 import type { MailChange, MailEvents } from '../events/mail-events.js';
 import type { MessageMetadata } from '../mime/message-metadata.js';
 import type { Store, WriteContext } from '../store/store.js';
 import { ServiceError } from './errors.js';
+import { forgetMailboxes } from './mailbox-access.service.js';
 
 export const DEFAULT_MAILBOXES: ReadonlyArray<{ name: string; specialUse: string | null }> = [
   { name: 'INBOX', specialUse: null },
@@ -87,10 +88,19 @@ export class MailStoreService {
     }));
   }
 
-  async createMailbox(accountId: number, name: string, specialUse: string | null = null): Promise<MailboxEntity> {
+  /**
+   * Creates a mailbox. With `aclFrom` (the parent's id) the new mailbox starts with a copy of that
+   * mailbox's ACL, in the same transaction, so a folder created inside a shared one is shared alike.
+   */
+  async createMailbox(accountId: number, name: string, specialUse: string | null = null, aclFrom: number | null = null): Promise<MailboxEntity> {
     return this.store.write(async ({ em }) => {
       if (await em.findOneBy(MailboxEntity, { accountId, name })) throw new ServiceError('EXISTS', `mailbox ${name} exists`);
-      return this.insertMailbox(em, accountId, name, specialUse);
+      const box = await this.insertMailbox(em, accountId, name, specialUse);
+      if (aclFrom !== null) {
+        const entries = await em.find(MailboxAclEntity, { where: { mailboxId: aclFrom } });
+        for (const e of entries) await em.insert(MailboxAclEntity, { mailboxId: box.id, subjectKind: e.subjectKind, subjectId: e.subjectId, rights: e.rights });
+      }
+      return box;
     });
   }
 
@@ -265,6 +275,8 @@ export class MailStoreService {
     const msgs = await ctx.em.find(MessageEntity, { where: { accountId }, select: { id: true, blobHash: true } });
     for (const m of msgs) await this.releaseBlob(ctx, m.blobHash);
     await ctx.em.delete(MessageEntity, { accountId });
+    const boxes = await ctx.em.find(MailboxEntity, { where: { accountId }, select: { id: true } });
+    await forgetMailboxes(ctx.em, boxes.map((b) => b.id));
     await ctx.em.delete(MailChangeEntity, { accountId });
     await ctx.em.delete(MailboxEntity, { accountId });
   }
