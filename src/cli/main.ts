@@ -6,6 +6,7 @@ import 'reflect-metadata';
 import { Command, CommanderError } from 'commander';
 import { describeError } from './context.js';
 import { register as account } from './commands/account.js';
+import { register as acl } from './commands/acl.js';
 import { register as alias } from './commands/alias.js';
 import { register as directory } from './commands/directory.js';
 import { register as domain } from './commands/domain.js';
@@ -21,7 +22,7 @@ const program = new Command('pochtamt')
   .option('--data <dir>', 'data folder of the instance (env POCHTAMT_DATA; default ./data)')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
-for (const r of [instance, domain, account, alias, group, queue, trace, directory, security, quarantine]) r(program);
+for (const r of [instance, domain, account, acl, alias, group, queue, trace, directory, security, quarantine]) r(program);
 program.commands.forEach(function inherit(c: Command) {
   c.exitOverride();
   c.commands.forEach(inherit);

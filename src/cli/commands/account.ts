@@ -1,11 +1,11 @@
-// account add | list | show | passwd | disable | enable | quota | remove
+// account add (--shared for a shared mailbox) | list | show | passwd | disable | enable | quota | remove
 import type { Command } from 'commander';
 import type { AccountEntity } from '../../../schemas/entities/index.js';
 import { parseSize, print, readPassword, UsageError, withApp } from '../context.js';
 
 function view(a: AccountEntity) {
   return {
-    address: a.address, displayName: a.displayName, enabled: a.enabled, admin: a.isAdmin, source: a.source,
+    address: a.address, kind: a.kind, displayName: a.displayName, enabled: a.enabled, admin: a.isAdmin, source: a.source,
     quotaBytes: a.quotaBytes, quotaMessages: a.quotaMessages, usedBytes: a.usedBytes, usedMessages: a.usedMessages,
     createdAt: new Date(a.createdAt).toISOString(), deletedAt: a.deletedAt ? new Date(a.deletedAt).toISOString() : null,
   };
@@ -20,12 +20,15 @@ export function register(program: Command): void {
     .option('--quota <size>', 'storage quota, e.g. 2G (default unlimited)')
     .option('--quota-messages <n>', 'message count quota')
     .option('--admin', 'make this account an administrator (receives postmaster@ and abuse@)')
+    .option('--shared', 'a shared mailbox (e.g. support@): receives mail, never logs in; give access with `pochtamt acl set`')
     .option('--json', 'JSON output')
     .action((address: string, o: Record<string, string | boolean | undefined>, cmd: Command) => withApp(cmd, async (app) => {
+      const shared = Boolean(o.shared);
       const password = readPassword({ password: o.password as string | undefined, passwordStdin: Boolean(o.passwordStdin) });
-      if (!password) throw new UsageError('a password is required (--password or --password-stdin)');
+      if (shared && (password || o.admin)) throw new UsageError('a shared mailbox has no password and is no administrator');
+      if (!password && !shared) throw new UsageError('a password is required (--password or --password-stdin)');
       const a = await app.accounts.addAccount({
-        address, password, displayName: o.name as string | undefined, isAdmin: Boolean(o.admin),
+        address, password, displayName: o.name as string | undefined, isAdmin: Boolean(o.admin), kind: shared ? 'shared' : 'user',
         quotaBytes: o.quota ? parseSize(String(o.quota)) : 0, quotaMessages: o.quotaMessages ? intArg(String(o.quotaMessages)) : 0,
       });
       print(cmd, view(a), () => `added ${a.address}`);
@@ -33,7 +36,7 @@ export function register(program: Command): void {
   account.command('list').description('list accounts').option('--domain <domain>', 'only this domain').option('--json', 'JSON output')
     .action((o: { domain?: string }, cmd: Command) => withApp(cmd, async (app) => {
       const list = (await app.accounts.listAccounts(o.domain)).map(view);
-      print(cmd, list, () => list.map((a) => `${a.address}${a.enabled ? '' : ' (disabled)'}${a.admin ? ' (admin)' : ''}`).join('\n') || '(no accounts)');
+      print(cmd, list, () => list.map((a) => `${a.address}${a.kind === 'shared' ? ' (shared)' : ''}${a.enabled ? '' : ' (disabled)'}${a.admin ? ' (admin)' : ''}`).join('\n') || '(no accounts)');
     }));
   account.command('show <address>').description('show one account').option('--json', 'JSON output')
     .action((address: string, _o: unknown, cmd: Command) => withApp(cmd, async (app) => {
