@@ -104,7 +104,7 @@ describe('authenticated', () => {
     const c = await loggedIn(port);
     c.send('p1 NOOP\r\np2 NAMESPACE\r\np3 ID NIL\r\np4 ENABLE CONDSTORE\r\n');
     const out = await c.readTagged('p4');
-    assert.equal(out, 'p1 OK NOOP completed\r\n* NAMESPACE (("" "/")) NIL NIL\r\np2 OK NAMESPACE completed\r\n'
+    assert.equal(out, 'p1 OK NOOP completed\r\n* NAMESPACE (("" "/")) (("Other Users/" "/")) (("Shared Folders/" "/"))\r\np2 OK NAMESPACE completed\r\n'
       + '* ID ("name" "Pochtamt" "vendor" "Pochtamt" "support-url" "https://pochtamt.org")\r\np3 OK ID completed\r\n'
       + '* ENABLED CONDSTORE\r\np4 OK ENABLE completed\r\n');
     c.close();
@@ -126,10 +126,10 @@ describe('authenticated', () => {
       '* LIST (\\HasNoChildren \\Drafts) "/" "Entw&APw-rfe"\r\n* STATUS "Entw&APw-rfe" (MESSAGES 0 UIDNEXT 1 SIZE 0)\r\nc7 OK LIST completed\r\n');
     assert.equal(await c.cmd('c8', 'CREATE "bad&name"'), 'c8 BAD Invalid mailbox name: unterminated "&" in mailbox name\r\n');
     assert.equal(await c.cmd('c9', 'RENAME Projects/2025 Projects/2026'), 'c9 OK RENAME completed\r\n');
-    assert.equal(await c.cmd('c10', 'RENAME Nope Other'), 'c10 NO [NONEXISTENT] no mailbox Nope\r\n');
+    assert.equal(await c.cmd('c10', 'RENAME Nope Other'), 'c10 NO [NONEXISTENT] No such mailbox\r\n');
     assert.equal(await c.cmd('c11', 'RENAME Projects/2026 Sent'), 'c11 NO [ALREADYEXISTS] mailbox Sent exists\r\n');
     assert.equal(await c.cmd('c12', 'DELETE Projects/2026'), 'c12 OK DELETE completed\r\n');
-    assert.equal(await c.cmd('c13', 'DELETE Projects/2026'), 'c13 NO [NONEXISTENT] no mailbox Projects/2026\r\n');
+    assert.equal(await c.cmd('c13', 'DELETE Projects/2026'), 'c13 NO [NONEXISTENT] No such mailbox\r\n');
     assert.equal(await c.cmd('c14', 'DELETE INBOX'), 'c14 NO [CANNOT] INBOX cannot be deleted\r\n');
     assert.equal(await c.cmd('c15', 'SELECT Nope'), 'c15 NO [NONEXISTENT] No such mailbox\r\n');
     assert.equal(await c.cmd('c16', 'STATUS Nope (MESSAGES)'), 'c16 NO [NONEXISTENT] No such mailbox\r\n');

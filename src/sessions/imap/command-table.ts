@@ -1,6 +1,7 @@
 // The command table: wire name -> legal states, which updates may follow, handler. Adding a
 // command is one module under commands/ and one row here; "UID FETCH" and "FETCH" share a
 // module and differ by the request's command name. Aliases are data, not code.
+import { deleteacl, getacl, listrights, myrights, setacl } from './commands/acl.js';
 import { append } from './commands/append.js';
 import { authenticate } from './commands/authenticate.js';
 import { capability } from './commands/capability.js';
@@ -70,4 +71,9 @@ export const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map<string, Comman
   ['UID COPY', row(SELECTED, copy)],
   ['MOVE', row(SELECTED, move)],
   ['UID MOVE', row(SELECTED, move)],
+  ['SETACL', row(AUTH, setacl)],
+  ['DELETEACL', row(AUTH, deleteacl)],
+  ['GETACL', row(AUTH, getacl)],
+  ['LISTRIGHTS', row(AUTH, listrights)],
+  ['MYRIGHTS', row(AUTH, myrights)],
 ]);

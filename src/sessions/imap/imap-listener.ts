@@ -5,6 +5,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { App } from '../../instance/app.js';
 import { MailOpsService } from '../../services/mail-ops.service.js';
+import { MailboxAccessService } from '../../services/mailbox-access.service.js';
 import { ConnectionLimiter } from '../connection-limiter.js';
 import { ChangeFeed } from './change-feed.js';
 import { ImapSession, type ImapDeps } from './session.js';
@@ -23,13 +24,13 @@ export interface ImapListenerOptions {
 export const AUTH_TIMEOUT_MS = 30 * 60_000;
 export const PRE_AUTH_TIMEOUT_MS = 60_000;
 
-const feeds = new WeakMap<App, { ops: MailOpsService; feed: ChangeFeed }>();
+const feeds = new WeakMap<App, { ops: MailOpsService; feed: ChangeFeed; access: MailboxAccessService }>();
 
-function sharedFor(app: App): { ops: MailOpsService; feed: ChangeFeed } {
+function sharedFor(app: App): { ops: MailOpsService; feed: ChangeFeed; access: MailboxAccessService } {
   let s = feeds.get(app);
   if (!s) {
     const ops = new MailOpsService(app.store, app.mailStore);
-    s = { ops, feed: new ChangeFeed(ops, app.mailStore, app.events) };
+    s = { ops, feed: new ChangeFeed(ops, app.mailStore, app.events), access: new MailboxAccessService(app.store, app.mailStore) };
     feeds.set(app, s);
   }
   return s;
@@ -38,12 +39,12 @@ function sharedFor(app: App): { ops: MailOpsService; feed: ChangeFeed } {
 const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
 
 export function createImapServer(app: App, opts: ImapListenerOptions): net.Server {
-  const { ops, feed } = sharedFor(app);
+  const { ops, feed, access } = sharedFor(app);
   const limits = app.config.limits;
   const allowPlain = opts.allowPlaintextAuth ?? app.config.auth.allowPlaintextWithoutTls;
   const loopbackOk = opts.loopbackIsSecure ?? false;
   const deps: ImapDeps = {
-    app, ops, feed, log: app.log,
+    app, ops, feed, access, log: app.log,
     secureContext: tls.createSecureContext({ key: opts.tls.key, cert: opts.tls.cert }),
     appendLimit: limits.maxMessageSize,
     plaintextAuthAllowed: (ip) => allowPlain || (loopbackOk && LOOPBACK.test(ip)),

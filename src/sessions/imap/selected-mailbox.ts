@@ -19,6 +19,12 @@ export interface MailboxUpdate {
   flags: Array<{ seq: number; state: FlagState }>;
 }
 
+/**
+ * Whose mailbox is selected (the account every change is made in: the session's own, or the owner
+ * of a shared folder) and the session's rights on it (re-read before every command when not its own).
+ */
+export interface SelectedAccess { ownerId: number; personal: boolean; rights: string }
+
 export class SelectedMailbox {
   /** uids[i] is the UID of sequence number i + 1. */
   uids: number[];
@@ -26,6 +32,8 @@ export class SelectedMailbox {
   dirty = false;
   /** The mailbox is gone (deleted or renamed by another session). */
   gone = false;
+  /** Set by SELECT (ownerId 0 until then). */
+  access: SelectedAccess = { ownerId: 0, personal: true, rights: 'lrswipkxtea' };
   private readonly pendingExpunge = new Set<number>();
   private readonly pendingFlags = new Map<number, FlagState>();
   private readonly pendingNew: number[] = [];

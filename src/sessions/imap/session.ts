@@ -15,8 +15,10 @@ import { atom, formatResponse, formatStatus, type FormatOptions, type Value } fr
 import { CharsetError } from '../../protocols/imap/search-args.js';
 import { ServiceError } from '../../services/errors.js';
 import type { MailOpsService } from '../../services/mail-ops.service.js';
+import type { MailboxAccessService } from '../../services/mailbox-access.service.js';
 import type { ChangeFeed } from './change-feed.js';
 import { COMMANDS } from './command-table.js';
+import { ACL_CAPABILITIES } from './commands/acl.js';
 import { QUOTA_CAPABILITIES } from './commands/quota.js';
 import type { SelectedMailbox } from './selected-mailbox.js';
 import type { CommandResult, ImapState } from './types.js';
@@ -32,6 +34,8 @@ export interface ImapDeps {
   app: App;
   ops: MailOpsService;
   feed: ChangeFeed;
+  /** Mailbox names across namespaces and the ACL rights check of every command. */
+  access: MailboxAccessService;
   log: Logger;
   secureContext: tls.SecureContext;
   appendLimit: number;
@@ -110,7 +114,7 @@ export class ImapSession {
     }
     c.push('ID', 'ENABLE', 'IDLE', 'LITERAL+', 'NAMESPACE', 'UNSELECT', 'UIDPLUS', 'MOVE', 'SPECIAL-USE', 'CREATE-SPECIAL-USE',
       'LIST-EXTENDED', 'LIST-STATUS', 'CHILDREN', 'CONDSTORE', 'QRESYNC', 'ESEARCH', 'SEARCHRES', 'STATUS=SIZE',
-      `APPENDLIMIT=${this.deps.appendLimit}`, 'MULTIAPPEND', 'BINARY', 'UTF8=ACCEPT', ...QUOTA_CAPABILITIES);
+      `APPENDLIMIT=${this.deps.appendLimit}`, 'MULTIAPPEND', 'BINARY', 'UTF8=ACCEPT', ...QUOTA_CAPABILITIES, ...ACL_CAPABILITIES);
     return c;
   }
 
@@ -237,6 +241,9 @@ export class ImapSession {
         : this.state === 'not-authenticated' ? 'before login' : 'without a selected mailbox';
       result = { status: 'BAD', text: `${req.command} not allowed ${why}` };
     } else {
+      // Rights on another account's selected mailbox are re-read before every command: a
+      // revocation applies to the next command (RFC 4314 leaves the timing to the server).
+      if (!(await this.checkSelectedAccess())) return;
       try {
         result = await spec.handler(this, req, new ArgReader(req.args, { utf8: this.utf8 }));
       } catch (e) {
@@ -267,6 +274,7 @@ export class ImapSession {
         case 'EXISTS': return { status: 'NO', code: 'ALREADYEXISTS', text: e.message };
         case 'OVER_QUOTA': return { status: 'NO', code: 'OVERQUOTA', text: e.message };
         case 'FORBIDDEN': return { status: 'NO', code: 'CANNOT', text: e.message };
+        case 'NO_PERMISSION': return { status: 'NO', code: 'NOPERM', text: e.message };
         case 'INVALID': return { status: 'NO', code: 'CANNOT', text: e.message };
         case 'TEMPORARY': return { status: 'NO', code: 'UNAVAILABLE', text: e.message };
         default: return { status: 'NO', text: e.message };
@@ -306,6 +314,8 @@ export class ImapSession {
     const box = this.selected;
     if (!box) return;
     const run = async () => {
+      // An ACL change is signalled like a mailbox change: re-check before telling anything more.
+      if ((box.dirty || force) && !(await this.checkSelectedAccess())) return;
       if (box.dirty || force) await box.refresh(this.deps.feed);
       if (box.gone) {
         this.close('Selected mailbox was deleted or renamed');
@@ -329,6 +339,21 @@ export class ImapSession {
     } finally {
       this.flushing = null;
     }
+  }
+
+  /**
+   * Re-reads the session's rights on a selected mailbox of another account. Without "r" (or
+   * without the mailbox) the session ends with BYE: nothing of the mailbox may be shown any more,
+   * and a client that reconnects finds the folder gone from LIST. Returns false then.
+   */
+  async checkSelectedAccess(): Promise<boolean> {
+    const box = this.selected;
+    if (!box || box.access.personal || !this.account) return true;
+    box.access.rights = await this.deps.access.rightsFor(this.account.id, { id: box.mailboxId, accountId: box.access.ownerId });
+    if (box.access.rights.includes('r')) return true;
+    this.log.info({ event: 'imap.acl.revoked', ip: this.remoteAddress, user: this.account.address, mailbox: box.mailboxId }, 'access revoked');
+    this.close('Access to the selected mailbox was revoked');
+    return false;
   }
 
   // ---- lifecycle ---------------------------------------------------------------------------------

@@ -1,10 +1,12 @@
 // APPEND with MULTIAPPEND (RFC 9051 §6.3.12, RFC 3502), literal8 (RFC 3516) and the UTF8
 // form (RFC 6855 §4), answered with APPENDUID (RFC 4315). All messages of one command are
 // stored or none. Sizes over APPENDLIMIT were refused by the receiver ([TOOBIG]) before the
-// client sent them. Missing target: [TRYCREATE]; quota: [OVERQUOTA].
+// client sent them. Missing target: [TRYCREATE]; quota: [OVERQUOTA]. Another account's mailbox
+// needs the "i" right, and keeps only the flags the rights allow (RFC 4314 §4); its quota applies.
 import { ArgError, parseDateTime } from '../../../protocols/imap/args.js';
 import { formatSequenceSet } from '../../../protocols/imap/sequence-set.js';
 import type { NewRawMessage } from '../../../services/mail-ops.service.js';
+import { mayChangeFlag } from '../../../services/acl-rights.js';
 import { no, ok, type CommandHandler } from '../types.js';
 
 export const append: CommandHandler = async (s, _req, args) => {
@@ -28,8 +30,10 @@ export const append: CommandHandler = async (s, _req, args) => {
     items.push({ raw, flags: flags.filter((f) => f !== '\\Recent'), internalDate });
   }
   if (!items.length) throw new ArgError('Missing message literal');
-  const box = await s.deps.app.mailStore.getMailbox(s.account!.id, name);
-  if (!box) return no('No such mailbox', 'TRYCREATE');
-  const r = await s.deps.ops.appendMessages(s.account!.id, box.id, items);
+  const ref = await s.deps.access.resolve(s.account!, name);
+  if (!ref?.box) return ref?.personal ? no('No such mailbox', 'TRYCREATE') : no('No such mailbox', 'NONEXISTENT');
+  s.deps.access.require(ref, 'i');
+  if (!ref.personal) for (const it of items) it.flags = it.flags.filter((f) => mayChangeFlag(ref.rights, f));
+  const r = await s.deps.ops.appendMessages(ref.owner.id, ref.box.id, items);
   return ok('APPEND completed', `APPENDUID ${r.uidValidity} ${formatSequenceSet(r.uids)}`);
 };

@@ -1,6 +1,8 @@
 // CREATE (RFC 9051 §6.3.4) with USE (RFC 6154 §3 CREATE-SPECIAL-USE). A trailing "/" is
 // dropped; names with empty levels, wildcards or over MAX_NAME_BYTES are refused [CANNOT].
-// Missing parents are not created: LIST shows them \Noselect.
+// Missing parents are not created: LIST shows them \Noselect. In another account (shared folders)
+// a mailbox is created inside an existing one on which the user has "k" (RFC 4314 §4); a new
+// mailbox whose parent exists starts with a copy of the parent's ACL.
 import { ArgError } from '../../../protocols/imap/args.js';
 import { ServiceError } from '../../../services/errors.js';
 import { no, ok, type CommandHandler, type CommandResult } from '../types.js';
@@ -40,8 +42,17 @@ export const create: CommandHandler = async (s, _req, args) => {
   if (name === 'INBOX') return no('INBOX always exists', 'ALREADYEXISTS');
   const invalid = invalidName(name);
   if (invalid) return invalid;
+  const loc = await s.deps.access.locate(s.account!, name);
+  if (!loc) return no('Mailboxes are created inside another user\'s folders, not at the namespace root', 'NOPERM');
+  const slash = loc.name.lastIndexOf('/');
+  const parent = slash > 0 ? await s.deps.access.resolve(s.account!, name.slice(0, name.length - (loc.name.length - slash))) : null;
+  if (!loc.personal) {
+    if (!parent?.box) return no('Mailboxes are created inside an existing shared folder', parent?.rights.includes('l') ? 'CANNOT' : 'NOPERM');
+    s.deps.access.require(parent, 'k');
+    if (specialUse) return no('Special-use mailboxes are created by their owner', 'CANNOT');
+  }
   try {
-    await s.deps.app.mailStore.createMailbox(s.account!.id, name, specialUse);
+    await s.deps.app.mailStore.createMailbox(loc.owner.id, loc.name, specialUse, parent?.box?.id ?? null);
   } catch (e) {
     if (e instanceof ServiceError && e.code === 'EXISTS') return no('Mailbox already exists', 'ALREADYEXISTS');
     throw e;

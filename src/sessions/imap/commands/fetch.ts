@@ -1,7 +1,8 @@
 // FETCH and UID FETCH (RFC 9051 §6.4.5) with BINARY (RFC 3516), CONDSTORE CHANGEDSINCE and
 // QRESYNC VANISHED (RFC 7162 §3.1.4, §3.2.6). Metadata comes from the rows (ENVELOPE and
 // BODYSTRUCTURE stored at delivery); bytes are read from the blob store only when a body
-// item is asked for. A non-PEEK body fetch sets \Seen first, so FLAGS in the reply are current.
+// item is asked for. A non-PEEK body fetch sets \Seen first, so FLAGS in the reply are current;
+// in another account's mailbox only with the "s" right (RFC 4314 §4), otherwise it is a PEEK.
 import { formatDateTime } from '../../../protocols/imap/args.js';
 import { applyPartial, extractBinary, extractSection } from '../../../protocols/imap/body-section.js';
 import { bodyStructureValue, envelopeValue } from '../../../protocols/imap/body-structure.js';
@@ -88,7 +89,7 @@ export const fetch: CommandHandler = async (s, req, args) => {
   if ((fa.changedSince !== null || (s.condstore && has('FLAGS'))) && !has('MODSEQ')) items.push({ kind: 'MODSEQ' });
   const needMeta = items.some((i) => ['ENVELOPE', 'BODYSTRUCTURE', 'BODY', 'BODY[]', 'BINARY[]', 'BINARY.SIZE'].includes(i.kind));
   const needBytes = items.some((i) => ['BODY[]', 'BINARY[]', 'BINARY.SIZE', 'RFC822', 'RFC822.HEADER', 'RFC822.TEXT'].includes(i.kind));
-  const setsSeen = !sel.readOnly && items.some((i) => ((i.kind === 'BODY[]' || i.kind === 'BINARY[]') && !i.peek)
+  const setsSeen = !sel.readOnly && sel.access.rights.includes('s') && items.some((i) => ((i.kind === 'BODY[]' || i.kind === 'BINARY[]') && !i.peek)
     || i.kind === 'RFC822' || i.kind === 'RFC822.TEXT');
 
   const uids = resolveUids(s, seq, byUid);
@@ -138,7 +139,7 @@ export const fetch: CommandHandler = async (s, req, args) => {
     if (setsSeen) {
       const unseen = rows.filter((r) => !r.flags.includes('\\Seen')).map((r) => r.uid);
       if (unseen.length) {
-        const res = await s.deps.ops.storeFlags(s.account!.id, sel.mailboxId, unseen, ['\\Seen'], 'add');
+        const res = await s.deps.ops.storeFlags(sel.access.ownerId, sel.mailboxId, unseen, ['\\Seen'], 'add');
         const byUidState = new Map(res.states.map((st) => [st.uid, st]));
         for (const r of rows) {
           const st = byUidState.get(r.uid);

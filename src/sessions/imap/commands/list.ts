@@ -2,13 +2,16 @@
 // SUBSCRIBED, SPECIAL-USE, RECURSIVEMATCH; RETURN SUBSCRIBED, CHILDREN, SPECIAL-USE, STATUS per
 // RFC 5819), special-use attributes (RFC 6154) and child attributes (RFC 3348); and LSUB
 // (RFC 3501 §6.3.9). Parents that do not exist but have children are listed \Noselect.
+// Other accounts' mailboxes the user may see (ACL right "l", RFC 4314 §4) are listed under
+// "Other Users/<address>/" and "Shared Folders/<address>/", below \Noselect namespace levels;
+// their STATUS (RFC 5819) is only given with the "r" right.
 import { ArgError, decodeMailboxName } from '../../../protocols/imap/args.js';
 import { atom, str, type Value } from '../../../protocols/imap/response.js';
 import type { ImapSession } from '../session.js';
 import { ok, type CommandHandler } from '../types.js';
 import { parseStatusItems, sendStatus } from './status.js';
 
-interface Entry { name: string; id: number | null; specialUse: string | null; subscribed: boolean; hasChildren: boolean }
+interface Entry { name: string; id: number | null; specialUse: string | null; subscribed: boolean; hasChildren: boolean; rights: string }
 
 function patternRegex(pattern: string): RegExp {
   const re = pattern.split('').map((c) => (c === '*' ? '.*' : c === '%' ? '[^/]*' : c.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))).join('');
@@ -24,14 +27,20 @@ function matches(re: RegExp, reInbox: RegExp, name: string): boolean {
 async function entries(s: ImapSession): Promise<Map<string, Entry>> {
   const boxes = await s.deps.app.mailStore.listMailboxes(s.account!.id);
   const map = new Map<string, Entry>();
-  for (const b of boxes) map.set(b.name, { name: b.name, id: b.id, specialUse: b.specialUse, subscribed: b.subscribed, hasChildren: false });
-  for (const b of boxes) {
-    const parts = b.name.split('/');
+  for (const b of boxes) map.set(b.name, { name: b.name, id: b.id, specialUse: b.specialUse, subscribed: b.subscribed, hasChildren: false, rights: 'lr' });
+  const shared = await s.deps.access.visibleMailboxes(s.account!);
+  if (shared.length) {
+    const subscribed = await s.deps.access.subscribedIds(s.account!.id);
+    // Special-use attributes describe the owner's folders, not the viewer's: not repeated here.
+    for (const v of shared) map.set(v.display, { name: v.display, id: v.box.id, specialUse: null, subscribed: subscribed.has(v.box.id), hasChildren: false, rights: v.rights });
+  }
+  for (const name of [...map.keys()]) {
+    const parts = name.split('/');
     for (let i = 1; i < parts.length; i++) {
       const parent = parts.slice(0, i).join('/');
       const e = map.get(parent);
       if (e) e.hasChildren = true;
-      else map.set(parent, { name: parent, id: null, specialUse: null, subscribed: false, hasChildren: true });
+      else map.set(parent, { name: parent, id: null, specialUse: null, subscribed: false, hasChildren: true, rights: '' });
     }
   }
   return map;
@@ -101,7 +110,7 @@ const listLike = (lsub: boolean): CommandHandler => async (s, req, args) => {
     if (e.specialUse && !lsub) attrs.push(`\\${e.specialUse}`);
     const vals: Value[] = [atom(word), attrs.map((a) => atom(a)), str('/'), str(s.wireName(name))];
     s.untagged(...vals);
-    if (statusItems && e.id !== null) await sendStatus(s, e.id, name, statusItems);
+    if (statusItems && e.id !== null && e.rights.includes('r')) await sendStatus(s, e.id, name, statusItems);
   }
   return ok(`${req.command} completed`);
 };

@@ -1,5 +1,7 @@
 // SELECT and EXAMINE (RFC 9051 §6.3.2, §6.3.3) with CONDSTORE (RFC 7162 §3.1.8) and QRESYNC
 // (RFC 7162 §3.2.5: VANISHED (EARLIER) and FETCH of what changed since the client's MODSEQ).
+// Another account's mailbox needs the "r" right (RFC 4314 §4); it opens read-write only with a
+// right that changes something (s, w, t or e), and PERMANENTFLAGS lists what the rights allow.
 import { ArgError } from '../../../protocols/imap/args.js';
 import { formatSequenceSet, parseSequenceSet } from '../../../protocols/imap/sequence-set.js';
 import { atom, str } from '../../../protocols/imap/response.js';
@@ -10,7 +12,7 @@ import { bad, no, ok, type CommandHandler } from '../types.js';
 export const ANNOUNCED_FLAGS = '\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded $MDNSent $Junk $NotJunk $Phishing';
 
 export const select: CommandHandler = async (s, req, args) => {
-  const readOnly = req.command === 'EXAMINE';
+  let readOnly = req.command === 'EXAMINE';
   const name = args.mailbox();
   let qresync: { uidValidity: number; modseq: number; knownUids: number[] | null } | null = null;
   const params = args.optionalList();
@@ -43,22 +45,26 @@ export const select: CommandHandler = async (s, req, args) => {
     s.setSelected(null);
     s.send('* OK [CLOSED] Previous mailbox closed\r\n');
   }
-  const box = await s.deps.app.mailStore.getMailbox(s.account!.id, name);
-  if (!box) return no('No such mailbox', 'NONEXISTENT');
+  const ref = await s.deps.access.resolve(s.account!, name);
+  if (!ref?.box) return no('No such mailbox', 'NONEXISTENT');
+  s.deps.access.require(ref, 'r');
+  const box = ref.box;
+  const rights = ref.rights;
+  readOnly ||= !/[swte]/.test(rights);
   const highestModseq = Number(box.highestModseq);
   const uids = await s.deps.ops.uids(box.id);
-  const sel = new SelectedMailbox(box.id, box.name, readOnly, Number(box.uidValidity), uids, highestModseq);
+  const sel = new SelectedMailbox(box.id, ref.display, readOnly, Number(box.uidValidity), uids, highestModseq);
+  sel.access = { ownerId: ref.owner.id, personal: ref.personal, rights };
   s.setSelected(sel);
   s.send(`* FLAGS (${ANNOUNCED_FLAGS})\r\n`);
-  s.send(readOnly ? '* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n'
-    : '* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted\r\n');
+  s.send(readOnly ? '* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n' : `* OK [PERMANENTFLAGS (${permanentFlags(rights)})] Flags permitted\r\n`);
   s.send(`* ${uids.length} EXISTS\r\n`);
   if (!s.enabled.has('IMAP4rev2')) s.send('* 0 RECENT\r\n');
   s.send(`* OK [UIDVALIDITY ${box.uidValidity}] UIDs valid\r\n`);
   s.send(`* OK [UIDNEXT ${box.uidNext}] Predicted next UID\r\n`);
   s.send(`* OK [HIGHESTMODSEQ ${highestModseq}] Highest\r\n`);
   if (s.enabled.has('IMAP4rev2')) {
-    s.untagged(atom('LIST'), [], str('/'), str(s.wireName(box.name)));
+    s.untagged(atom('LIST'), [], str('/'), str(s.wireName(ref.display)));
   }
   if (qresync && qresync.uidValidity === Number(box.uidValidity)) {
     let vanished = await s.deps.ops.expungedSince(box.id, qresync.modseq);
@@ -77,3 +83,13 @@ export const select: CommandHandler = async (s, req, args) => {
   }
   return ok(`${req.command} completed`, readOnly ? 'READ-ONLY' : 'READ-WRITE');
 };
+
+/** The flags the rights let the session change (RFC 4314 §4: s for \Seen, t for \Deleted, w for the rest). */
+function permanentFlags(rights: string): string {
+  const out: string[] = [];
+  if (rights.includes('w')) out.push('\\Answered', '\\Flagged');
+  if (rights.includes('t')) out.push('\\Deleted');
+  if (rights.includes('s')) out.push('\\Seen');
+  if (rights.includes('w')) out.push('\\Draft', '\\*');
+  return out.join(' ');
+}

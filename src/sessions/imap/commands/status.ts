@@ -1,5 +1,6 @@
 // STATUS (RFC 9051 §6.3.11) with SIZE (RFC 8438), HIGHESTMODSEQ (RFC 7162), DELETED; also used
 // by LIST ... RETURN (STATUS (...)) (RFC 5819). RECENT is always 0 (\Recent is not kept).
+// Another account's mailbox needs the "r" right (RFC 4314 §4).
 import { ArgError, type ArgReader } from '../../../protocols/imap/args.js';
 import { atom, str, type Value } from '../../../protocols/imap/response.js';
 import type { ImapSession } from '../session.js';
@@ -37,7 +38,9 @@ export const status: CommandHandler = async (s, _req, args) => {
   const name = args.mailbox();
   const items = parseStatusItems(args.list('status items'));
   args.end();
-  const box = await s.deps.app.mailStore.getMailbox(s.account!.id, name);
-  if (!box || !(await sendStatus(s, box.id, box.name, items))) return no('No such mailbox', 'NONEXISTENT');
+  const ref = await s.deps.access.resolve(s.account!, name);
+  if (!ref?.box) return no('No such mailbox', 'NONEXISTENT');
+  s.deps.access.require(ref, 'r');
+  if (!(await sendStatus(s, ref.box.id, ref.display, items))) return no('No such mailbox', 'NONEXISTENT');
   return ok('STATUS completed');
 };

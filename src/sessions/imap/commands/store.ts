@@ -1,10 +1,13 @@
 // STORE and UID STORE (RFC 9051 §6.4.6) with UNCHANGEDSINCE (RFC 7162 §3.1.3): the reply
 // FETCHes carry the resulting flags (unless .SILENT), MODSEQ once CONDSTORE is in use, and
 // UID for UID STORE; messages changed since UNCHANGEDSINCE are listed in [MODIFIED ...].
+// Rights (RFC 4314 §4): "s" for \Seen, "t" for \Deleted, "w" for the others. Flags the rights do
+// not cover are left as they are; when none of the named flags may change: [NOPERM].
 import { ArgError } from '../../../protocols/imap/args.js';
 import { formatSequenceSet } from '../../../protocols/imap/sequence-set.js';
 import { atom, formatResponse, type Value } from '../../../protocols/imap/response.js';
 import { resolveUids } from '../message-set.js';
+import { mayChangeFlag } from '../../../services/acl-rights.js';
 import { no, ok, type CommandHandler } from '../types.js';
 
 export const store: CommandHandler = async (s, req, args) => {
@@ -30,7 +33,12 @@ export const store: CommandHandler = async (s, req, args) => {
   const uids = resolveUids(s, seq, byUid);
   const mode = m[1] === '+' ? 'add' : m[1] === '-' ? 'remove' : 'set';
   const silent = !!m[2];
-  const res = await s.deps.ops.storeFlags(s.account!.id, sel.mailboxId, uids, flags, mode, unchangedSince);
+  const rights = sel.access.rights;
+  const full = /w/.test(rights) && /s/.test(rights) && /t/.test(rights);
+  const may = full ? null : (f: string) => mayChangeFlag(rights, f);
+  // With no flag named, FLAGS () clears what the rights allow; otherwise some named flag must be allowed.
+  if (may && (flags.length ? !flags.some(may) : !/[wst]/.test(rights))) return no('Permission denied', 'NOPERM');
+  const res = await s.deps.ops.storeFlags(sel.access.ownerId, sel.mailboxId, uids, flags, mode, unchangedSince, may);
   const out: Buffer[] = [];
   for (const st of res.states) {
     sel.markReported(st.uid, st.modseq);
