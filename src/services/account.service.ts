@@ -248,6 +248,7 @@ export class AccountService {
   async setPassword(address: string, password: string): Promise<void> {
     const a = await this.mustGet(address);
     if (a.source !== 'local') throw new ServiceError('FORBIDDEN', `${a.address} comes from a directory; change the password there`);
+    if (a.kind === 'shared') throw new ServiceError('FORBIDDEN', `${a.address} is a shared mailbox: it never logs in`);
     const passwordHash = await hashPassword(password);
     await this.store.write(({ em }) => em.update(AccountEntity, { id: a.id }, { passwordHash, updatedAt: Date.now() }));
   }

@@ -112,6 +112,8 @@ for (const backend of backends) {
       assert.match(await b.cmd('f6', 'COPY 1 INBOX'), /^f6 OK \[COPYUID \d+ 1 1\] COPY completed\r\n$/);
       assert.match(await b.cmd('f7', 'SEARCH SUBJECT "plan two"'), /^\* SEARCH 2\r\n/);
       assert.match(await b.cmd('f8', `STATUS ${PROJECTS} (MESSAGES UNSEEN)`), new RegExp(`^\\* STATUS "Other Users/${ALICE}/Projects" \\(MESSAGES 2 UNSEEN 2\\)`));
+      assert.deepEqual(lines(await b.cmd('f9', 'LIST "" "Other Users/*" RETURN (STATUS (MESSAGES))')).filter((l) => l.startsWith('* STATUS')),
+        [`* STATUS "Other Users/${ALICE}/Projects" (MESSAGES 2)`]);
       // Alice's copy is untouched; Bob's copy in his own INBOX is his.
       assert.equal(await a.cmd('x1', 'STATUS Projects (UNSEEN)'), '* STATUS "Projects" (UNSEEN 2)\r\nx1 OK STATUS completed\r\n');
       assert.match(await b.cmd('x2', 'STATUS INBOX (MESSAGES)'), /\(MESSAGES 1\)/);
@@ -293,8 +295,14 @@ for (const backend of backends) {
       assert.equal(await b.cmd('c12', `DELETE "Other Users/${ALICE}/Projects/Sub2"`), 'c12 OK DELETE completed\r\n');
       assert.doesNotMatch(await a.cmd('c13', 'LIST "" "*"'), /Sub/);
       assert.equal(await b.cmd('c14', `DELETE ${PROJECTS}`), 'c14 NO [NOPERM] Permission denied\r\n');
+      // The owner deletes a folder Bob has selected: his session ends as for any deleted mailbox.
+      assert.equal(await a.cmd('c15', 'CREATE Temp'), 'c15 OK CREATE completed\r\n');
+      assert.equal(await a.cmd('c16', `SETACL Temp ${BOB} lr`), 'c16 OK SETACL completed\r\n');
+      assert.match(await b.cmd('c17', `EXAMINE "Other Users/${ALICE}/Temp"`), /c17 OK \[READ-ONLY\]/);
+      assert.equal(await a.cmd('c18', 'DELETE Temp'), 'c18 OK DELETE completed\r\n');
+      b.send('c19 NOOP\r\n');
+      assert.equal(await b.readLine(), '* BYE Selected mailbox was deleted or renamed\r\n');
       a.close();
-      b.close();
     });
 
     test('SUBSCRIBE to a shared folder is the subscriber\'s own; LSUB and LIST (SUBSCRIBED) show it', async () => {
@@ -350,6 +358,9 @@ for (const backend of backends) {
       assert.match(r.stderr, /Invalid right q/);
       r = await cli('acl', 'list', SUPPORT);
       assert.equal(r.stdout, `INBOX: ${BOB} lrsi\n`);
+      r = await cli('account', 'passwd', SUPPORT, '--password', 'x');
+      assert.equal(r.code, 1);
+      assert.equal(r.stderr, `pochtamt: ${SUPPORT} is a shared mailbox: it never logs in\n`);
 
       const c = await RawClient.connect(port);
       assert.equal(await c.cmd('l1', `LOGIN ${SUPPORT} ""`), 'l1 NO [AUTHENTICATIONFAILED] Invalid credentials\r\n');

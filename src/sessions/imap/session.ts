@@ -351,6 +351,10 @@ export class ImapSession {
     if (!box || box.access.personal || !this.account) return true;
     box.access.rights = await this.deps.access.rightsFor(this.account.id, { id: box.mailboxId, accountId: box.access.ownerId });
     if (box.access.rights.includes('r')) return true;
+    if (!(await this.deps.app.mailStore.getMailboxById(box.mailboxId))) {
+      this.close('Selected mailbox was deleted or renamed');
+      return false;
+    }
     this.log.info({ event: 'imap.acl.revoked', ip: this.remoteAddress, user: this.account.address, mailbox: box.mailboxId }, 'access revoked');
     this.close('Access to the selected mailbox was revoked');
     return false;
