@@ -34,4 +34,10 @@ export class MessageEntity {
    */
   @Column({ type: 'text', nullable: true }) searchHeaders!: string | null;
   @Column({ type: 'text', nullable: true }) searchBody!: string | null;
+  /**
+   * Per-user \Seen in shared folders: the ids of the accounts other than the owner that have read
+   * the message, as " 12 34 " (null: none). The owner's \Seen stays in `flags`; every other
+   * user sees \Seen from here (src/services/seen-view.ts), as Dovecot and Cyrus do.
+   */
+  @Column({ type: 'text', nullable: true }) seenBy!: string | null;
 }

@@ -1,7 +1,8 @@
 // IMAP ACL (RFC 4314) and shared folders: mailbox_acl (who may do what in a mailbox),
-// mailbox_subscription (subscriptions to other accounts' mailboxes) and account.kind ('user' or
-// 'shared', a shared mailbox that cannot log in). On SQLite the column is a plain ADD COLUMN
-// (what TypeORM would do by copying the table, without the copy).
+// mailbox_subscription (subscriptions to other accounts' mailboxes), account.kind ('user' or
+// 'shared', a shared mailbox that cannot log in) and message.seenBy (per-user \Seen of the users
+// a folder is shared with). On SQLite the columns are plain ADD COLUMNs (what TypeORM would do by
+// copying the table, without the copy).
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 const sqlite = [
@@ -12,6 +13,7 @@ const sqlite = [
   'CREATE INDEX "IDX_9f03833927dfd68c5a3b05f277" ON "mailbox_subscription" ("mailboxId") ',
   'CREATE UNIQUE INDEX "mailbox_subscription_entry" ON "mailbox_subscription" ("accountId", "mailboxId") ',
   'ALTER TABLE "account" ADD COLUMN "kind" varchar(16) NOT NULL DEFAULT (\'user\')',
+  'ALTER TABLE "message" ADD COLUMN "seenBy" text',
 ];
 
 const postgres = [
@@ -22,6 +24,7 @@ const postgres = [
   'CREATE INDEX "IDX_9f03833927dfd68c5a3b05f277" ON "mailbox_subscription"  ("mailboxId") ',
   'CREATE UNIQUE INDEX "mailbox_subscription_entry" ON "mailbox_subscription"  ("accountId", "mailboxId") ',
   'ALTER TABLE "account" ADD "kind" character varying(16) NOT NULL DEFAULT \'user\'',
+  'ALTER TABLE "message" ADD "seenBy" text',
 ];
 
 export class MailboxAcl1765000000000 implements MigrationInterface {
@@ -32,6 +35,7 @@ export class MailboxAcl1765000000000 implements MigrationInterface {
   }
 
   async down(q: QueryRunner): Promise<void> {
+    await q.query('ALTER TABLE "message" DROP COLUMN "seenBy"');
     await q.query('ALTER TABLE "account" DROP COLUMN "kind"');
     await q.query('DROP TABLE "mailbox_subscription"');
     await q.query('DROP TABLE "mailbox_acl"');

@@ -13,9 +13,14 @@ import { buildSearchText, normalizeForSearch, type SearchText } from '../mime/se
 import type { Store, WriteContext } from '../store/store.js';
 import { ServiceError } from './errors.js';
 import { forgetMailboxes } from './mailbox-access.service.js';
+import { seenPattern, viewFlags, withSeen, type Viewer } from './seen-view.js';
 import type { MailStoreService } from './mail-store.service.js';
 
-export interface FlagState { uid: number; flags: string[]; modseq: number }
+/**
+ * `flags` as stored (the owner's view); `seenBy` is set where a reader other than the owner needs
+ * its own \Seen (seen-view.ts) and may be absent where every reader is the owner.
+ */
+export interface FlagState { uid: number; flags: string[]; modseq: number; seenBy?: string | null }
 export interface MessageRow extends FlagState { internalDate: number; size: number; blobHash: string }
 export interface MessageWithMeta extends MessageRow { envelope: Envelope; root: MimePart }
 /** FETCH's light rows: flags as stored (space-separated). */
@@ -39,8 +44,22 @@ export interface MailboxChanges {
 
 export interface NewRawMessage { raw: Buffer; flags: string[]; internalDate: number }
 
-/** Copy/move into another account's mailbox (a shared folder) and the flags the destination keeps. */
-export interface MoveOptions { toAccountId?: number; keepFlag?: (flag: string) => boolean }
+/**
+ * Copy/move into another account's mailbox (a shared folder), the flags the destination keeps,
+ * and whose \Seen is meant (seen-view.ts): the copier's view of the source, kept as the copier's
+ * own in the destination.
+ */
+export interface MoveOptions { toAccountId?: number; keepFlag?: (flag: string) => boolean; fromViewer?: Viewer; toViewer?: Viewer }
+
+/** Stored flags and seenBy of a message copied or moved under `opts`. */
+function carriedFlags(flags: string, seenBy: string | null, opts: MoveOptions): { flags: string; seenBy: string | null } {
+  let view = viewFlags(splitFlags(flags), seenBy, opts.fromViewer ?? null);
+  if (opts.keepFlag) view = view.filter(opts.keepFlag);
+  const toViewer = opts.toViewer ?? null;
+  if (toViewer === null) return { flags: view.join(' '), seenBy: null };
+  const seen = view.some((f) => f.toLowerCase() === '\\seen');
+  return { flags: view.filter((f) => f.toLowerCase() !== '\\seen').join(' '), seenBy: seen ? withSeen(null, toViewer, true) : null };
+}
 
 /** The few methods of a better-sqlite3 connection and statement used here. */
 interface SqliteStatement { all(...params: unknown[]): unknown[]; pluck(on: boolean): unknown; raw(on: boolean): unknown }
@@ -73,16 +92,18 @@ export class MailOpsService {
 
   // ---- mailboxes --------------------------------------------------------------------------------
 
-  async counts(mailboxId: number): Promise<MailboxCounts | null> {
+  /** Counters of a mailbox; UNSEEN as `viewer` sees it (null: the owner). */
+  async counts(mailboxId: number, viewer: Viewer = null): Promise<MailboxCounts | null> {
     const box = await this.store.em.findOneBy(MailboxEntity, { id: mailboxId });
     if (!box) return null;
-    const count = async (pattern: string, not: boolean) => {
+    const count = async (pattern: string, not: boolean, column = `(' ' || flags || ' ')`) => {
       const r = await this.store.em.query(`SELECT COUNT(*) AS n FROM message WHERE "mailboxId" = ${this.p(1)}
-        AND (' ' || flags || ' ') ${not ? 'NOT ' : ''}LIKE ${this.p(2)} ESCAPE '!'`, [mailboxId, pattern]) as Array<{ n: number | string }>;
+        AND ${column} ${not ? 'NOT ' : ''}LIKE ${this.p(2)} ESCAPE '!'`, [mailboxId, pattern]) as Array<{ n: number | string }>;
       return Number(r[0]?.n ?? 0);
     };
+    const unseen = viewer === null ? await count('% \\Seen %', true) : await count(seenPattern(viewer), true, `COALESCE("seenBy", '')`);
     return {
-      messages: box.messageCount, unseen: await count('% \\Seen %', true), deleted: await count('% \\Deleted %', false),
+      messages: box.messageCount, unseen, deleted: await count('% \\Deleted %', false),
       size: Number(box.totalBytes), uidNext: box.uidNext, uidValidity: Number(box.uidValidity), highestModseq: Number(box.highestModseq),
     };
   }
@@ -186,21 +207,27 @@ export class MailOpsService {
    * more. A dense run of UIDs is read as one range on the (mailboxId, uid) index, a sparse one
    * with IN lists. Callers page through large sets (a few thousand UIDs per call).
    */
-  async flagRows(mailboxId: number, uids: readonly number[], changedSince: number | null = null): Promise<FlagRow[]> {
+  async flagRows(mailboxId: number, uids: readonly number[], changedSince: number | null = null, viewer: Viewer = null): Promise<FlagRow[]> {
+    const rows = await this.storedFlagRows(mailboxId, uids, changedSince);
+    if (viewer === null) return rows.map((r) => ({ uid: r.uid, flags: r.flags, modseq: r.modseq }));
+    return rows.map((r) => ({ uid: r.uid, flags: viewFlags(splitFlags(r.flags), r.seenBy, viewer).join(' '), modseq: r.modseq }));
+  }
+
+  private async storedFlagRows(mailboxId: number, uids: readonly number[], changedSince: number | null): Promise<Array<FlagRow & { seenBy: string | null }>> {
     if (!uids.length) return [];
     const lo = uids[0]!;
     const hi = uids[uids.length - 1]!;
     const since = changedSince !== null ? ` AND modseq > ${this.p(4)}` : '';
-    const toRow = (r: { uid: number | string; flags: string | null; modseq: number | string }): FlagRow =>
-      ({ uid: Number(r.uid), flags: r.flags ?? '', modseq: Number(r.modseq) });
+    type Row = { uid: number | string; flags: string | null; modseq: number | string; seenBy: string | null };
+    const toRow = (r: Row): FlagRow & { seenBy: string | null } => ({ uid: Number(r.uid), flags: r.flags ?? '', modseq: Number(r.modseq), seenBy: r.seenBy });
     if (hi - lo + 1 <= uids.length * 2) {
       const params: unknown[] = [mailboxId, lo, hi];
       if (changedSince !== null) params.push(changedSince);
-      const st = this.sqliteStatement(`SELECT uid, flags, modseq FROM message WHERE "mailboxId" = ? AND uid >= ? AND uid <= ?${
+      const st = this.sqliteStatement(`SELECT uid, flags, modseq, "seenBy" FROM message WHERE "mailboxId" = ? AND uid >= ? AND uid <= ?${
         changedSince !== null ? ' AND modseq > ?' : ''} ORDER BY uid`, 'raw');
       if (st) {
-        const rows = st.all(...params) as Array<[number, string | null, number | bigint]>;
-        const out: FlagRow[] = [];
+        const rows = st.all(...params) as Array<[number, string | null, number | bigint, string | null]>;
+        const out: Array<FlagRow & { seenBy: string | null }> = [];
         const all = hi - lo + 1 === uids.length;
         let j = 0;
         for (const r of rows) {
@@ -209,13 +236,13 @@ export class MailOpsService {
             while (j < uids.length && uids[j]! < uid) j++;
             if (j >= uids.length || uids[j] !== uid) continue;
           }
-          out.push({ uid, flags: r[1] ?? '', modseq: Number(r[2]) });
+          out.push({ uid, flags: r[1] ?? '', modseq: Number(r[2]), seenBy: r[3] });
         }
         return out;
       }
-      const rows = await this.store.em.query(`SELECT uid, flags, modseq FROM message WHERE "mailboxId" = ${this.p(1)}
-        AND uid >= ${this.p(2)} AND uid <= ${this.p(3)}${since} ORDER BY uid`, params) as Array<{ uid: number | string; flags: string | null; modseq: number | string }>;
-      const out: FlagRow[] = [];
+      const rows = await this.store.em.query(`SELECT uid, flags, modseq, "seenBy" FROM message WHERE "mailboxId" = ${this.p(1)}
+        AND uid >= ${this.p(2)} AND uid <= ${this.p(3)}${since} ORDER BY uid`, params) as Row[];
+      const out: Array<FlagRow & { seenBy: string | null }> = [];
       if (hi - lo + 1 === uids.length) {
         for (const r of rows) out.push(toRow(r));
         return out;
@@ -229,31 +256,32 @@ export class MailOpsService {
       }
       return out;
     }
-    const out: FlagRow[] = [];
+    const out: Array<FlagRow & { seenBy: string | null }> = [];
     for (let i = 0; i < uids.length; i += CHUNK) {
       const part = uids.slice(i, i + CHUNK);
       const params: unknown[] = [mailboxId, ...part];
       const cond = changedSince !== null ? ` AND modseq > ${this.p(part.length + 2)}` : '';
       if (changedSince !== null) params.push(changedSince);
-      const rows = await this.store.em.query(`SELECT uid, flags, modseq FROM message WHERE "mailboxId" = ${this.p(1)}
-        AND uid IN (${part.map((_, k) => this.p(k + 2)).join(', ')})${cond} ORDER BY uid`, params) as Array<{ uid: number | string; flags: string | null; modseq: number | string }>;
+      const rows = await this.store.em.query(`SELECT uid, flags, modseq, "seenBy" FROM message WHERE "mailboxId" = ${this.p(1)}
+        AND uid IN (${part.map((_, k) => this.p(k + 2)).join(', ')})${cond} ORDER BY uid`, params) as Row[];
       for (const r of rows) out.push(toRow(r));
     }
     return out;
   }
 
-  async fetchRows(mailboxId: number, uids: number[], withMeta: false): Promise<MessageRow[]>;
-  async fetchRows(mailboxId: number, uids: number[], withMeta: true): Promise<MessageWithMeta[]>;
-  async fetchRows(mailboxId: number, uids: number[], withMeta: boolean): Promise<Array<MessageRow | MessageWithMeta>> {
+  async fetchRows(mailboxId: number, uids: number[], withMeta: false, viewer?: Viewer): Promise<MessageRow[]>;
+  async fetchRows(mailboxId: number, uids: number[], withMeta: true, viewer?: Viewer): Promise<MessageWithMeta[]>;
+  async fetchRows(mailboxId: number, uids: number[], withMeta: boolean, viewer: Viewer = null): Promise<Array<MessageRow | MessageWithMeta>> {
     const out: Array<MessageRow | MessageWithMeta> = [];
     for (let i = 0; i < uids.length; i += CHUNK) {
       const rows = await this.store.em.find(MessageEntity, {
         where: { mailboxId, uid: In(uids.slice(i, i + CHUNK)) },
-        select: { uid: true, flags: true, modseq: true, internalDate: true, size: true, blobHash: true, envelope: withMeta, bodyStructure: withMeta },
+        select: { uid: true, flags: true, modseq: true, internalDate: true, size: true, blobHash: true, envelope: withMeta, bodyStructure: withMeta,
+          seenBy: viewer !== null },
         order: { uid: 'ASC' },
       });
       for (const r of rows) {
-        const base: MessageRow = { uid: r.uid, flags: splitFlags(r.flags), modseq: Number(r.modseq), internalDate: Number(r.internalDate), size: r.size, blobHash: r.blobHash };
+        const base: MessageRow = { uid: r.uid, flags: viewFlags(splitFlags(r.flags), r.seenBy, viewer), modseq: Number(r.modseq), internalDate: Number(r.internalDate), size: r.size, blobHash: r.blobHash };
         out.push(withMeta ? { ...base, envelope: JSON.parse(r.envelope) as Envelope, root: JSON.parse(r.bodyStructure) as MimePart } : base);
       }
     }
@@ -266,11 +294,12 @@ export class MailOpsService {
     if (!box) return { highestModseq: modseq, changed: [], expunged: [], exists: false };
     const highestModseq = Number(box.highestModseq);
     if (highestModseq <= modseq) return { highestModseq, changed: [], expunged: [], exists: true };
-    const rows = await this.store.em.createQueryBuilder(MessageEntity, 'm').select(['m.uid', 'm.flags', 'm.modseq'])
+    const rows = await this.store.em.createQueryBuilder(MessageEntity, 'm').select(['m.uid', 'm.flags', 'm.modseq', 'm.seenBy'])
       .where('m.mailboxId = :mailboxId AND m.modseq > :modseq', { mailboxId, modseq }).orderBy('m.uid', 'ASC').getMany();
     return {
       highestModseq, exists: true,
-      changed: rows.map((r) => ({ uid: r.uid, flags: splitFlags(r.flags), modseq: Number(r.modseq) })),
+      // Shared by every session of the mailbox (ChangeFeed): flags as stored, each reader applies its view.
+      changed: rows.map((r) => ({ uid: r.uid, flags: splitFlags(r.flags), modseq: Number(r.modseq), seenBy: r.seenBy })),
       expunged: await this.expungedSince(mailboxId, modseq),
     };
   }
@@ -304,22 +333,27 @@ export class MailOpsService {
    * With `unchangedSince`, messages whose MODSEQ is higher are left alone and listed in `modified`.
    * Returns the resulting state of every message found (changed or not). With `may`, flags it
    * refuses are left as they are (ACL rights of a shared mailbox, RFC 4314 §4 STORE): neither
-   * set nor cleared, whatever the mode.
+   * set nor cleared, whatever the mode. A `viewer` other than the owner (shared folder) works on
+   * its own view: its \Seen is kept in seenBy, the owner's \Seen is left alone; the states
+   * returned are that view. A change of either bumps the MODSEQ, so CONDSTORE/QRESYNC clients of
+   * every reader resynchronise correctly.
    */
   async storeFlags(accountId: number, mailboxId: number, uids: number[], flags: string[], mode: 'add' | 'remove' | 'set',
-    unchangedSince: number | null = null, may: ((flag: string) => boolean) | null = null): Promise<{ states: FlagState[]; modified: number[]; changed: Set<number> }> {
+    unchangedSince: number | null = null, may: ((flag: string) => boolean) | null = null, viewer: Viewer = null,
+  ): Promise<{ states: FlagState[]; modified: number[]; changed: Set<number> }> {
     return this.store.write(async (ctx) => {
       const states: FlagState[] = [];
       const modified: number[] = [];
       const changed = new Set<number>();
-      const updates: Array<{ id: number; uid: number; flags: string[] }> = [];
+      const updates: Array<{ id: number; uid: number; flags: string[]; stored: string[]; seenBy: string | null }> = [];
       for (let i = 0; i < uids.length; i += CHUNK) {
         const msgs = await ctx.em.find(MessageEntity, {
-          where: { mailboxId, accountId, uid: In(uids.slice(i, i + CHUNK)) }, select: { id: true, uid: true, flags: true, modseq: true },
+          where: { mailboxId, accountId, uid: In(uids.slice(i, i + CHUNK)) }, select: { id: true, uid: true, flags: true, modseq: true, seenBy: true },
           order: { uid: 'ASC' },
         });
         for (const m of msgs) {
-          const cur = splitFlags(m.flags);
+          const stored = splitFlags(m.flags);
+          const cur = viewFlags(stored, m.seenBy, viewer);
           if (unchangedSince !== null && Number(m.modseq) > unchangedSince) {
             modified.push(m.uid);
             continue;
@@ -332,8 +366,18 @@ export class MailOpsService {
           if (may) next = [...cur.filter((c) => !may(c)), ...next.filter((f) => may(f))];
           next = [...new Map(next.map((f) => [f.toLowerCase(), f])).values()];
           const same = next.length === cur.length && next.every((f) => cur.includes(f));
-          if (same) states.push({ uid: m.uid, flags: cur, modseq: Number(m.modseq) });
-          else updates.push({ id: m.id, uid: m.uid, flags: next });
+          if (same) {
+            states.push({ uid: m.uid, flags: cur, modseq: Number(m.modseq) });
+            continue;
+          }
+          if (viewer === null) {
+            updates.push({ id: m.id, uid: m.uid, flags: next, stored: next, seenBy: m.seenBy });
+          } else {
+            const isSeen = (f: string) => f.toLowerCase() === '\\seen';
+            const ownerSeen = stored.filter(isSeen);
+            updates.push({ id: m.id, uid: m.uid, flags: next, stored: [...ownerSeen, ...next.filter((f) => !isSeen(f))],
+              seenBy: withSeen(m.seenBy, viewer, next.some(isSeen)) });
+          }
         }
       }
       if (updates.length) {
@@ -341,9 +385,9 @@ export class MailOpsService {
           `UPDATE mailbox SET "highestModseq" = "highestModseq" + 1 WHERE id = ${this.p(1)} RETURNING "highestModseq"`, [mailboxId]);
         const modseq = Number(row!.highestModseq);
         for (const u of updates) {
-          const joined = u.flags.join(' ');
+          const joined = u.stored.join(' ');
           if (joined.length > 2048) throw new ServiceError('INVALID', 'too many flags on one message');
-          await ctx.em.update(MessageEntity, { id: u.id }, { flags: joined, modseq });
+          await ctx.em.update(MessageEntity, { id: u.id }, viewer === null ? { flags: joined, modseq } : { flags: joined, seenBy: u.seenBy, modseq });
           await this.mailStore.logChange(ctx, { accountId, mailboxId, kind: 'flags', uid: u.uid, modseq });
           states.push({ uid: u.uid, flags: u.flags, modseq });
           changed.add(u.uid);
@@ -377,7 +421,7 @@ export class MailOpsService {
    * Metadata and search text are computed here, bytes are stored before the rows commit.
    * Throws NOT_FOUND, OVER_QUOTA.
    */
-  async appendMessages(accountId: number, mailboxId: number, items: NewRawMessage[]): Promise<{ uidValidity: number; uids: number[] }> {
+  async appendMessages(accountId: number, mailboxId: number, items: NewRawMessage[], viewer: Viewer = null): Promise<{ uidValidity: number; uids: number[] }> {
     const prepared = items.map((it) => {
       const metadata = parseMessageMetadata(it.raw);
       return { ...it, metadata, search: buildSearchText(it.raw, metadata.root) };
@@ -391,9 +435,12 @@ export class MailOpsService {
       const uids: number[] = [];
       for (let i = 0; i < prepared.length; i++) {
         const p = prepared[i]!;
+        // Appended by someone other than the owner: their \Seen is theirs (seenBy).
+        const seen = viewer !== null && p.flags.some((f) => f.toLowerCase() === '\\seen');
         const { uid } = await this.mailStore.append(ctx, {
-          accountId, mailboxId, blobHash: hashes[i]!, size: p.raw.length, metadata: p.metadata, internalDate: p.internalDate, flags: p.flags,
-          search: p.search,
+          accountId, mailboxId, blobHash: hashes[i]!, size: p.raw.length, metadata: p.metadata, internalDate: p.internalDate,
+          flags: viewer === null ? p.flags : p.flags.filter((f) => f.toLowerCase() !== '\\seen'), search: p.search,
+          seenBy: seen ? withSeen(null, viewer, true) : null,
         });
         uids.push(uid);
       }
@@ -435,8 +482,8 @@ export class MailOpsService {
         const m = msgs[i]!;
         const uid = first + i;
         const { id: _id, ...rest } = m;
-        const flags = opts.keepFlag ? splitFlags(m.flags).filter(opts.keepFlag).join(' ') : m.flags;
-        await ctx.em.insert(MessageEntity, { ...rest, accountId: toAccount, mailboxId: toId, uid, modseq, flags });
+        const carried = carriedFlags(m.flags, m.seenBy, opts);
+        await ctx.em.insert(MessageEntity, { ...rest, accountId: toAccount, mailboxId: toId, uid, modseq, ...carried });
         await this.mailStore.addBlobRef(ctx.em, m.blobHash, m.size);
         await this.mailStore.logChange(ctx, { accountId: toAccount, mailboxId: toId, kind: 'append', uid, modseq });
         to.push(uid);
@@ -459,10 +506,10 @@ export class MailOpsService {
     return this.store.write(async (ctx) => {
       const dest = await ctx.em.findOneBy(MailboxEntity, { id: toId, accountId: toAccount });
       if (!dest) throw new ServiceError('NOT_FOUND', 'no such mailbox');
-      const msgs: Array<Pick<MessageEntity, 'id' | 'uid' | 'size' | 'flags'>> = [];
+      const msgs: Array<Pick<MessageEntity, 'id' | 'uid' | 'size' | 'flags' | 'seenBy'>> = [];
       for (let i = 0; i < uids.length; i += CHUNK) {
         msgs.push(...await ctx.em.find(MessageEntity, {
-          where: { mailboxId: fromId, accountId, uid: In(uids.slice(i, i + CHUNK)) }, select: { id: true, uid: true, size: true, flags: true },
+          where: { mailboxId: fromId, accountId, uid: In(uids.slice(i, i + CHUNK)) }, select: { id: true, uid: true, size: true, flags: true, seenBy: true },
         }));
       }
       msgs.sort((a, b) => a.uid - b.uid);
@@ -485,7 +532,8 @@ export class MailOpsService {
         const m = msgs[i]!;
         const uid = first + i;
         const patch: Partial<MessageEntity> = { accountId: toAccount, mailboxId: toId, uid, modseq };
-        if (opts.keepFlag) patch.flags = splitFlags(m.flags).filter(opts.keepFlag).join(' ');
+        // Within one view (one's own folders) the row moves as it is; otherwise \Seen follows the mover.
+        if (opts.keepFlag || (opts.fromViewer ?? null) !== null || (opts.toViewer ?? null) !== null) Object.assign(patch, carriedFlags(m.flags, m.seenBy, opts));
         await ctx.em.update(MessageEntity, { id: m.id }, patch);
         await this.mailStore.logChange(ctx, { accountId, mailboxId: fromId, kind: 'expunge', uid: m.uid, modseq: srcModseq });
         await this.mailStore.logChange(ctx, { accountId: toAccount, mailboxId: toId, kind: 'append', uid, modseq });
@@ -558,11 +606,12 @@ export class MailOpsService {
    * Text columns and the sent date are loaded only when asked for.
    */
   async searchRows(mailboxId: number, need: { text: boolean; sentDate: boolean },
-    like: Array<{ headers?: string; body?: string }> = []): Promise<SearchRow[]> {
+    like: Array<{ headers?: string; body?: string }> = [], viewer: Viewer = null): Promise<SearchRow[]> {
     if (need.text || like.length) await this.ensureSearchText(mailboxId);
     const cols = ['m.uid', 'm.flags', 'm.modseq', 'm.internalDate', 'm.size', 'm.blobHash'];
     if (need.text) cols.push('m.searchHeaders', 'm.searchBody');
     if (need.sentDate) cols.push('m.envelope');
+    if (viewer !== null) cols.push('m.seenBy');
     const qb = this.store.em.createQueryBuilder(MessageEntity, 'm').select(cols).where('m.mailboxId = :mailboxId', { mailboxId });
     like.forEach((l, i) => {
       const ors: string[] = [];
@@ -575,7 +624,8 @@ export class MailOpsService {
     const rows = await qb.orderBy('m.uid', 'ASC').getMany();
     return rows.map((r) => {
       const row: SearchRow = {
-        uid: r.uid, flags: splitFlags(r.flags), modseq: Number(r.modseq), internalDate: Number(r.internalDate), size: r.size, blobHash: r.blobHash,
+        uid: r.uid, flags: viewFlags(splitFlags(r.flags), r.seenBy, viewer), modseq: Number(r.modseq), internalDate: Number(r.internalDate), size: r.size,
+        blobHash: r.blobHash,
       };
       if (need.text) {
         row.searchHeaders = r.searchHeaders ?? '';

@@ -30,6 +30,8 @@ export interface NewMessage {
   queueId?: string | null;
   /** Searchable text (src/mime/search-text.ts) computed once per message; absent: computed at the first text SEARCH. */
   search?: { headers: string; body: string } | null;
+  /** Per-user \Seen of readers other than the owner (src/services/seen-view.ts). */
+  seenBy?: string | null;
 }
 
 export interface MessageSummary { id: number; uid: number; size: number; blobHash: string; flags: string[]; modseq: number }
@@ -163,11 +165,11 @@ export class MailStoreService {
     const modseq = Number(row.highestModseq);
     // Plain SQL on this hot path: the query builder costs more CPU than SQLite does here.
     await em.query(`INSERT INTO message ("mailboxId", "accountId", uid, modseq, flags, "internalDate", size, "blobHash", "queueId",
-       "messageIdHeader", subject, envelope, "bodyStructure", "searchHeaders", "searchBody")
-       VALUES (${[...Array(15).keys()].map((i) => this.p(i + 1)).join(', ')})`, [
+       "messageIdHeader", subject, envelope, "bodyStructure", "searchHeaders", "searchBody", "seenBy")
+       VALUES (${[...Array(16).keys()].map((i) => this.p(i + 1)).join(', ')})`, [
       m.mailboxId, m.accountId, uid, modseq, (m.flags ?? []).join(' '), m.internalDate, m.size, m.blobHash, m.queueId ?? null,
       m.metadata.messageId?.slice(0, 998) ?? null, m.metadata.subject.slice(0, 4000), JSON.stringify(m.metadata.envelope),
-      JSON.stringify(m.metadata.root), m.search?.headers ?? null, m.search?.body ?? null,
+      JSON.stringify(m.metadata.root), m.search?.headers ?? null, m.search?.body ?? null, m.seenBy ?? null,
     ]);
     await this.addBlobRef(em, m.blobHash, m.size);
     await em.query(`UPDATE account SET "usedBytes" = "usedBytes" + ${this.p(1)}, "usedMessages" = "usedMessages" + 1 WHERE id = ${this.p(2)}`,

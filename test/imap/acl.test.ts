@@ -160,7 +160,10 @@ for (const backend of backends) {
       assert.match(await b.cmd('f15', 'STORE 1 +FLAGS.SILENT (\\Seen $Label1)'), /^f15 OK/m);
       assert.match(await b.cmd('f16', `COPY 1 ${PROJECTS}`), /^f16 OK \[COPYUID \d+ 1 4\] COPY completed\r\n$/);
       assert.match(await a.cmd('x3', 'SELECT Projects'), /\* 3 EXISTS/);
-      assert.equal(await a.cmd('x4', 'FETCH 3 (UID FLAGS)'), '* 3 FETCH (UID 4 FLAGS (\\Seen $Label1))\r\nx4 OK FETCH completed\r\n');
+      // Bob's \Seen came along as his own; the keyword is shared.
+      assert.equal(await a.cmd('x4', 'FETCH 3 (UID FLAGS)'), '* 3 FETCH (UID 4 FLAGS ($Label1))\r\nx4 OK FETCH completed\r\n');
+      assert.match(await b.cmd('x4b', `STATUS ${PROJECTS} (MESSAGES UNSEEN)`), /\(MESSAGES 3 UNSEEN 0\)/);
+      assert.match(await a.cmd('x4c', 'STATUS Projects (MESSAGES UNSEEN)'), /\(MESSAGES 3 UNSEEN 3\)/);
       assert.equal(await a.cmd('g5', `SETACL Projects ${BOB} lri`), 'g5 OK SETACL completed\r\n');
       // With "i" alone the copy keeps no flags; MOVE (needs "t" and "e" on the source) from his own folder is fine.
       assert.match(await b.cmd('f17', `MOVE 1 ${PROJECTS}`), /\* OK \[COPYUID \d+ 1 5\] Moved\r\n\* 1 EXPUNGE\r\nf17 OK MOVE completed\r\n$/);
@@ -168,6 +171,51 @@ for (const backend of backends) {
       assert.equal(await a.cmd('x6', 'UID FETCH 5 (FLAGS)'), '* 4 FETCH (UID 5 FLAGS ())\r\nx6 OK UID FETCH completed\r\n');
       a.close();
       b.close();
+    });
+
+    test('\\Seen is per user in a shared folder: FETCH, STORE, SEARCH, STATUS, updates and CHANGEDSINCE', async () => {
+      const a = await login(ALICE);
+      assert.equal(await a.cmd('c1', 'CREATE Reading'), 'c1 OK CREATE completed\r\n');
+      for (const n of [1, 2]) assert.match(await a.cmd(`a${n}`, append('Reading', simpleMessage(`read ${n}`))), /OK \[APPENDUID/);
+      assert.equal(await a.cmd('g1', `SETACL Reading ${BOB} lrs`), 'g1 OK SETACL completed\r\n');
+      assert.equal(await a.cmd('g2', `SETACL Reading ${DAVE} lrs`), 'g2 OK SETACL completed\r\n');
+      const box = `"Other Users/${ALICE}/Reading"`;
+      const b = await login(BOB);
+      const b2 = await login(BOB);
+      const d = await login(DAVE);
+      assert.match(await b.cmd('s1', `SELECT ${box}`), /s1 OK \[READ-WRITE\]/);
+      const sel = await b2.cmd('s2', `SELECT ${box} (CONDSTORE)`);
+      const modseq = Number(/HIGHESTMODSEQ (\d+)/.exec(sel)![1]);
+      assert.match(await d.cmd('s3', `SELECT ${box}`), /s3 OK/);
+      assert.match(await b.cmd('f1', 'FETCH 1 (BODY[])'), /\* 1 FETCH \(BODY\[\] \{\d+\}\r\n[\s\S]*FLAGS \(\\Seen\)\)\r\nf1 OK/);
+      assert.equal(await b.cmd('f2', 'SEARCH UNSEEN'), '* SEARCH 2\r\nf2 OK SEARCH completed\r\n');
+      assert.equal(await b.cmd('f3', 'SEARCH SEEN'), '* SEARCH 1\r\nf3 OK SEARCH completed\r\n');
+      // Dave's view: nothing read; Alice's: nothing read either.
+      // (Bob's change bumped the MODSEQ: Dave hears of message 1, with his own view of it.)
+      assert.equal(await d.cmd('f4a', 'NOOP'), '* 1 FETCH (UID 1 FLAGS ())\r\nf4a OK NOOP completed\r\n');
+      assert.equal(await d.cmd('f4', 'FETCH 1:2 (FLAGS)'), '* 1 FETCH (FLAGS ())\r\n* 2 FETCH (FLAGS ())\r\nf4 OK FETCH completed\r\n');
+      assert.equal(await d.cmd('f5', 'SEARCH UNSEEN'), '* SEARCH 1 2\r\nf5 OK SEARCH completed\r\n');
+      assert.equal(await a.cmd('f6', 'STATUS Reading (UNSEEN)'), '* STATUS "Reading" (UNSEEN 2)\r\nf6 OK STATUS completed\r\n');
+      // Alice reads message 2: hers only.
+      assert.match(await a.cmd('f7', 'SELECT Reading'), /f7 OK/);
+      assert.match(await a.cmd('f8', 'STORE 2 +FLAGS (\\Seen \\Flagged)'), /\* 2 FETCH \(FLAGS \(\\Seen \\Flagged\)\)/);
+      assert.equal(await b.cmd('f9a', 'NOOP'), '* 2 FETCH (UID 2 FLAGS (\\Flagged))\r\nf9a OK NOOP completed\r\n');
+      assert.equal(await b.cmd('f9', 'FETCH 2 (FLAGS)'), '* 2 FETCH (FLAGS (\\Flagged))\r\nf9 OK FETCH completed\r\n');
+      assert.equal(await b.cmd('f10', `STATUS ${box} (UNSEEN)`), `* STATUS "Other Users/${ALICE}/Reading" (UNSEEN 1)\r\nf10 OK STATUS completed\r\n`);
+      // Bob marks 2 read: his other session is told (with MODSEQ), Dave still sees it unread.
+      assert.equal(await b.cmd('f11', 'STORE 2 +FLAGS.SILENT (\\Seen)'), 'f11 OK STORE completed\r\n');
+      assert.match(await b2.cmd('n1', 'NOOP'), /\* 2 FETCH \(UID 2 FLAGS \(\\Seen \\Flagged\) MODSEQ \(\d+\)\)/);
+      const dn = await d.cmd('n2', 'NOOP');
+      assert.doesNotMatch(dn, /\\Seen/);
+      assert.equal(await d.cmd('n3', 'FETCH 2 (FLAGS)'), '* 2 FETCH (FLAGS (\\Flagged))\r\nn3 OK FETCH completed\r\n');
+      const ch = await b2.cmd('n4', `UID FETCH 1:* (FLAGS) (CHANGEDSINCE ${modseq})`);
+      assert.match(ch, /\* 1 FETCH \(UID 1 FLAGS \(\\Seen\) MODSEQ \(\d+\)\)/);
+      assert.match(ch, /\* 2 FETCH \(UID 2 FLAGS \(\\Seen \\Flagged\) MODSEQ \(\d+\)\)/);
+      // Bob un-reads 1: only his \Seen goes.
+      assert.equal(await b.cmd('f12', 'STORE 1 -FLAGS (\\Seen)'), '* 1 FETCH (FLAGS ())\r\nf12 OK STORE completed\r\n');
+      await a.cmd('f13a', 'NOOP');
+      assert.equal(await a.cmd('f13', 'FETCH 1:2 (FLAGS)'), '* 1 FETCH (FLAGS ())\r\n* 2 FETCH (FLAGS (\\Seen \\Flagged))\r\nf13 OK FETCH completed\r\n');
+      for (const c of [a, b, b2, d]) c.close();
     });
 
     test('GETACL, LISTRIGHTS, MYRIGHTS, SETACL modifiers and DELETEACL: exact responses', async () => {

@@ -23,7 +23,13 @@ export interface MailboxUpdate {
  * Whose mailbox is selected (the account every change is made in: the session's own, or the owner
  * of a shared folder) and the session's rights on it (re-read before every command when not its own).
  */
-export interface SelectedAccess { ownerId: number; personal: boolean; rights: string }
+export interface SelectedAccess {
+  ownerId: number;
+  personal: boolean;
+  rights: string;
+  /** Whose \Seen the session shows (src/services/seen-view.ts): null for the owner, else the session's account. */
+  viewer: number | null;
+}
 
 export class SelectedMailbox {
   /** uids[i] is the UID of sequence number i + 1. */
@@ -33,7 +39,7 @@ export class SelectedMailbox {
   /** The mailbox is gone (deleted or renamed by another session). */
   gone = false;
   /** Set by SELECT (ownerId 0 until then). */
-  access: SelectedAccess = { ownerId: 0, personal: true, rights: 'lrswipkxtea' };
+  access: SelectedAccess = { ownerId: 0, personal: true, rights: 'lrswipkxtea', viewer: null };
   private readonly pendingExpunge = new Set<number>();
   private readonly pendingFlags = new Map<number, FlagState>();
   private readonly pendingNew: number[] = [];

@@ -16,6 +16,7 @@ import { CharsetError } from '../../protocols/imap/search-args.js';
 import { ServiceError } from '../../services/errors.js';
 import type { MailOpsService } from '../../services/mail-ops.service.js';
 import type { MailboxAccessService } from '../../services/mailbox-access.service.js';
+import { viewFlags } from '../../services/seen-view.js';
 import type { ChangeFeed } from './change-feed.js';
 import { COMMANDS } from './command-table.js';
 import { ACL_CAPABILITIES } from './commands/acl.js';
@@ -327,7 +328,8 @@ export class ImapSession {
       if (u.vanished.length) out.push(Buffer.from(`* VANISHED ${formatSet(u.vanished)}\r\n`));
       if (u.exists !== null) out.push(Buffer.from(`* ${u.exists} EXISTS\r\n`));
       for (const f of u.flags) {
-        const items: Value[] = [atom('UID'), f.state.uid, atom('FLAGS'), f.state.flags.map((x) => atom(x))];
+        const flags = viewFlags(f.state.flags, f.state.seenBy, box.access.viewer);
+        const items: Value[] = [atom('UID'), f.state.uid, atom('FLAGS'), flags.map((x) => atom(x))];
         if (this.condstore) items.push(atom('MODSEQ'), [f.state.modseq]);
         out.push(formatResponse('* ', [f.seq, atom('FETCH'), items], this.fmt));
       }

@@ -34,6 +34,6 @@ export const append: CommandHandler = async (s, _req, args) => {
   if (!ref?.box) return ref?.personal ? no('No such mailbox', 'TRYCREATE') : no('No such mailbox', 'NONEXISTENT');
   s.deps.access.require(ref, 'i');
   if (!ref.personal) for (const it of items) it.flags = it.flags.filter((f) => mayChangeFlag(ref.rights, f));
-  const r = await s.deps.ops.appendMessages(ref.owner.id, ref.box.id, items);
+  const r = await s.deps.ops.appendMessages(ref.owner.id, ref.box.id, items, ref.personal ? null : s.account!.id);
   return ok('APPEND completed', `APPENDUID ${r.uidValidity} ${formatSequenceSet(r.uids)}`);
 };

@@ -22,7 +22,10 @@ const make = (isMove: boolean): CommandHandler => async (s, req, args) => {
   const uids = resolveUids(s, seq, byUid);
   if (!uids.length) return ok(`${req.command} completed (nothing to do)`);
   const ownerId = sel.access.ownerId;
-  const opts = { toAccountId: ref.owner.id, keepFlag: ref.personal ? undefined : (f: string) => mayChangeFlag(ref.rights, f) };
+  const opts = {
+    toAccountId: ref.owner.id, keepFlag: ref.personal ? undefined : (f: string) => mayChangeFlag(ref.rights, f),
+    fromViewer: sel.access.viewer, toViewer: ref.personal ? null : s.account!.id,
+  };
   const r = isMove
     ? await s.deps.ops.move(ownerId, sel.mailboxId, ref.box.id, uids, opts)
     : await s.deps.ops.copy(ownerId, sel.mailboxId, ref.box.id, uids, opts);

@@ -105,7 +105,7 @@ export const fetch: CommandHandler = async (s, req, args) => {
     // three columns per row, pages of LIGHT_PAGE UIDs, lines formatted as strings.
     const kinds = items.map((i) => i.kind);
     for (let i = 0; i < uids.length; i += LIGHT_PAGE) {
-      const rows = await s.deps.ops.flagRows(sel.mailboxId, uids.slice(i, i + LIGHT_PAGE), fa.changedSince);
+      const rows = await s.deps.ops.flagRows(sel.mailboxId, uids.slice(i, i + LIGHT_PAGE), fa.changedSince, sel.access.viewer);
       if (!rows.length) continue;
       const seqs = sel.uids;
       let k = lowerBound(seqs, rows[0]!.uid); // merge cursor into the sequence map (rows ascend by UID)
@@ -133,13 +133,13 @@ export const fetch: CommandHandler = async (s, req, args) => {
   for (let i = 0; i < uids.length; i += batchSize) {
     const batch = uids.slice(i, i + batchSize);
     const rows: Array<MessageRow | MessageWithMeta> = needMeta
-      ? await s.deps.ops.fetchRows(sel.mailboxId, batch, true)
-      : await s.deps.ops.fetchRows(sel.mailboxId, batch, false);
+      ? await s.deps.ops.fetchRows(sel.mailboxId, batch, true, sel.access.viewer)
+      : await s.deps.ops.fetchRows(sel.mailboxId, batch, false, sel.access.viewer);
     const seenNow = new Set<number>();
     if (setsSeen) {
       const unseen = rows.filter((r) => !r.flags.includes('\\Seen')).map((r) => r.uid);
       if (unseen.length) {
-        const res = await s.deps.ops.storeFlags(sel.access.ownerId, sel.mailboxId, unseen, ['\\Seen'], 'add');
+        const res = await s.deps.ops.storeFlags(sel.access.ownerId, sel.mailboxId, unseen, ['\\Seen'], 'add', null, null, sel.access.viewer);
         const byUidState = new Map(res.states.map((st) => [st.uid, st]));
         for (const r of rows) {
           const st = byUidState.get(r.uid);

@@ -11,7 +11,7 @@ import type { ImapSession } from '../session.js';
 import { ok, type CommandHandler } from '../types.js';
 import { parseStatusItems, sendStatus } from './status.js';
 
-interface Entry { name: string; id: number | null; specialUse: string | null; subscribed: boolean; hasChildren: boolean; rights: string }
+interface Entry { name: string; id: number | null; specialUse: string | null; subscribed: boolean; hasChildren: boolean; rights: string; shared?: boolean }
 
 function patternRegex(pattern: string): RegExp {
   const re = pattern.split('').map((c) => (c === '*' ? '.*' : c === '%' ? '[^/]*' : c.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))).join('');
@@ -32,7 +32,7 @@ async function entries(s: ImapSession): Promise<Map<string, Entry>> {
   if (shared.length) {
     const subscribed = await s.deps.access.subscribedIds(s.account!.id);
     // Special-use attributes describe the owner's folders, not the viewer's: not repeated here.
-    for (const v of shared) map.set(v.display, { name: v.display, id: v.box.id, specialUse: null, subscribed: subscribed.has(v.box.id), hasChildren: false, rights: v.rights });
+    for (const v of shared) map.set(v.display, { name: v.display, id: v.box.id, specialUse: null, subscribed: subscribed.has(v.box.id), hasChildren: false, rights: v.rights, shared: true });
   }
   for (const name of [...map.keys()]) {
     const parts = name.split('/');
@@ -110,7 +110,7 @@ const listLike = (lsub: boolean): CommandHandler => async (s, req, args) => {
     if (e.specialUse && !lsub) attrs.push(`\\${e.specialUse}`);
     const vals: Value[] = [atom(word), attrs.map((a) => atom(a)), str('/'), str(s.wireName(name))];
     s.untagged(...vals);
-    if (statusItems && e.id !== null && e.rights.includes('r')) await sendStatus(s, e.id, name, statusItems);
+    if (statusItems && e.id !== null && e.rights.includes('r')) await sendStatus(s, e.id, name, statusItems, e.shared ? s.account!.id : null);
   }
   return ok(`${req.command} completed`);
 };

@@ -13,7 +13,7 @@ export const search: CommandHandler = async (s, req, args) => {
   const sel = s.selected!;
   const withModseq = usesModseq(sa.key);
   if (withModseq) s.condstore = true;
-  const rows = await s.deps.ops.searchRows(sel.mailboxId, needs(sa.key), likeFilters(sa.key));
+  const rows = await s.deps.ops.searchRows(sel.mailboxId, needs(sa.key), likeFilters(sa.key), sel.access.viewer);
   const ctx = { seq: 0, exists: sel.exists, maxUid: sel.uids.length ? sel.uids[sel.uids.length - 1]! : 0,
     saved: new Set(s.savedSearch), now: Date.now() };
   const hits: Array<{ uid: number; seq: number; modseq: number }> = [];

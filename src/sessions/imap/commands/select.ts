@@ -5,6 +5,7 @@
 import { ArgError } from '../../../protocols/imap/args.js';
 import { formatSequenceSet, parseSequenceSet } from '../../../protocols/imap/sequence-set.js';
 import { atom, str } from '../../../protocols/imap/response.js';
+import { viewFlags } from '../../../services/seen-view.js';
 import { SelectedMailbox } from '../selected-mailbox.js';
 import { bad, no, ok, type CommandHandler } from '../types.js';
 
@@ -54,7 +55,7 @@ export const select: CommandHandler = async (s, req, args) => {
   const highestModseq = Number(box.highestModseq);
   const uids = await s.deps.ops.uids(box.id);
   const sel = new SelectedMailbox(box.id, ref.display, readOnly, Number(box.uidValidity), uids, highestModseq);
-  sel.access = { ownerId: ref.owner.id, personal: ref.personal, rights };
+  sel.access = { ownerId: ref.owner.id, personal: ref.personal, rights, viewer: ref.personal ? null : s.account!.id };
   s.setSelected(sel);
   s.send(`* FLAGS (${ANNOUNCED_FLAGS})\r\n`);
   s.send(readOnly ? '* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n' : `* OK [PERMANENTFLAGS (${permanentFlags(rights)})] Flags permitted\r\n`);
@@ -77,7 +78,8 @@ export const select: CommandHandler = async (s, req, args) => {
     for (const c of ch.changed) {
       const seq = sel.seqOf(c.uid);
       if (!seq) continue;
-      s.untagged(seq, atom('FETCH'), [atom('UID'), c.uid, atom('FLAGS'), c.flags.map((f) => atom(f)), atom('MODSEQ'), [c.modseq]]);
+      const flags = viewFlags(c.flags, c.seenBy, sel.access.viewer);
+      s.untagged(seq, atom('FETCH'), [atom('UID'), c.uid, atom('FLAGS'), flags.map((f) => atom(f)), atom('MODSEQ'), [c.modseq]]);
       sel.markReported(c.uid, c.modseq);
     }
   }

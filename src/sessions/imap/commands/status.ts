@@ -19,9 +19,9 @@ export function parseStatusItems(l: ArgReader): string[] {
   return items;
 }
 
-/** Sends "* STATUS name (...)"; false when the mailbox is gone. */
-export async function sendStatus(s: ImapSession, mailboxId: number, name: string, items: string[]): Promise<boolean> {
-  const c = await s.deps.ops.counts(mailboxId);
+/** Sends "* STATUS name (...)" (UNSEEN as `viewer` sees it: null for the owner); false when the mailbox is gone. */
+export async function sendStatus(s: ImapSession, mailboxId: number, name: string, items: string[], viewer: number | null = null): Promise<boolean> {
+  const c = await s.deps.ops.counts(mailboxId, viewer);
   if (!c) return false;
   if (items.includes('HIGHESTMODSEQ')) s.condstore = true;
   const vals: Value[] = [];
@@ -41,6 +41,6 @@ export const status: CommandHandler = async (s, _req, args) => {
   const ref = await s.deps.access.resolve(s.account!, name);
   if (!ref?.box) return no('No such mailbox', 'NONEXISTENT');
   s.deps.access.require(ref, 'r');
-  if (!(await sendStatus(s, ref.box.id, ref.display, items))) return no('No such mailbox', 'NONEXISTENT');
+  if (!(await sendStatus(s, ref.box.id, ref.display, items, ref.personal ? null : s.account!.id))) return no('No such mailbox', 'NONEXISTENT');
   return ok('STATUS completed');
 };

@@ -38,7 +38,7 @@ export const store: CommandHandler = async (s, req, args) => {
   const may = full ? null : (f: string) => mayChangeFlag(rights, f);
   // With no flag named, FLAGS () clears what the rights allow; otherwise some named flag must be allowed.
   if (may && (flags.length ? !flags.some(may) : !/[wst]/.test(rights))) return no('Permission denied', 'NOPERM');
-  const res = await s.deps.ops.storeFlags(sel.access.ownerId, sel.mailboxId, uids, flags, mode, unchangedSince, may);
+  const res = await s.deps.ops.storeFlags(sel.access.ownerId, sel.mailboxId, uids, flags, mode, unchangedSince, may, sel.access.viewer);
   const out: Buffer[] = [];
   for (const st of res.states) {
     sel.markReported(st.uid, st.modseq);
