@@ -23,7 +23,7 @@ import type { MailStoreService } from './mail-store.service.js';
 export interface FlagState { uid: number; flags: string[]; modseq: number; seenBy?: string | null }
 export interface MessageRow extends FlagState { internalDate: number; size: number; blobHash: string }
 export interface MessageWithMeta extends MessageRow { envelope: Envelope; root: MimePart }
-/** FETCH's light rows: flags as stored (space-separated). */
+/** FETCH's light rows: flags (space-separated) as the reader sees them (seen-view.ts). */
 export interface FlagRow { uid: number; flags: string; modseq: number }
 export interface SearchRow extends MessageRow { searchHeaders?: string; searchBody?: string; sentDate?: number | null }
 
@@ -208,26 +208,31 @@ export class MailOpsService {
    * with IN lists. Callers page through large sets (a few thousand UIDs per call).
    */
   async flagRows(mailboxId: number, uids: readonly number[], changedSince: number | null = null, viewer: Viewer = null): Promise<FlagRow[]> {
-    const rows = await this.storedFlagRows(mailboxId, uids, changedSince);
-    if (viewer === null) return rows.map((r) => ({ uid: r.uid, flags: r.flags, modseq: r.modseq }));
-    return rows.map((r) => ({ uid: r.uid, flags: viewFlags(splitFlags(r.flags), r.seenBy, viewer).join(' '), modseq: r.modseq }));
+    // The owner's rows are returned as read (this is FETCH 1:* FLAGS on large mailboxes); another
+    // reader's get their own \Seen, from the one extra column read only for them.
+    const rows = await this.storedFlagRows(mailboxId, uids, changedSince, viewer !== null);
+    if (viewer === null) return rows;
+    for (const r of rows) r.flags = viewFlags(splitFlags(r.flags), r.seenBy, viewer).join(' ');
+    return rows;
   }
 
-  private async storedFlagRows(mailboxId: number, uids: readonly number[], changedSince: number | null): Promise<Array<FlagRow & { seenBy: string | null }>> {
+  private async storedFlagRows(mailboxId: number, uids: readonly number[], changedSince: number | null,
+    withSeenBy: boolean): Promise<Array<FlagRow & { seenBy?: string | null }>> {
     if (!uids.length) return [];
+    const cols = withSeenBy ? 'uid, flags, modseq, "seenBy"' : 'uid, flags, modseq';
     const lo = uids[0]!;
     const hi = uids[uids.length - 1]!;
     const since = changedSince !== null ? ` AND modseq > ${this.p(4)}` : '';
-    type Row = { uid: number | string; flags: string | null; modseq: number | string; seenBy: string | null };
-    const toRow = (r: Row): FlagRow & { seenBy: string | null } => ({ uid: Number(r.uid), flags: r.flags ?? '', modseq: Number(r.modseq), seenBy: r.seenBy });
+    type Row = { uid: number | string; flags: string | null; modseq: number | string; seenBy?: string | null };
+    const toRow = (r: Row): FlagRow & { seenBy?: string | null } => ({ uid: Number(r.uid), flags: r.flags ?? '', modseq: Number(r.modseq), seenBy: r.seenBy });
     if (hi - lo + 1 <= uids.length * 2) {
       const params: unknown[] = [mailboxId, lo, hi];
       if (changedSince !== null) params.push(changedSince);
-      const st = this.sqliteStatement(`SELECT uid, flags, modseq, "seenBy" FROM message WHERE "mailboxId" = ? AND uid >= ? AND uid <= ?${
+      const st = this.sqliteStatement(`SELECT ${cols} FROM message WHERE "mailboxId" = ? AND uid >= ? AND uid <= ?${
         changedSince !== null ? ' AND modseq > ?' : ''} ORDER BY uid`, 'raw');
       if (st) {
-        const rows = st.all(...params) as Array<[number, string | null, number | bigint, string | null]>;
-        const out: Array<FlagRow & { seenBy: string | null }> = [];
+        const rows = st.all(...params) as Array<[number, string | null, number | bigint, (string | null)?]>;
+        const out: Array<FlagRow & { seenBy?: string | null }> = [];
         const all = hi - lo + 1 === uids.length;
         let j = 0;
         for (const r of rows) {
@@ -236,13 +241,13 @@ export class MailOpsService {
             while (j < uids.length && uids[j]! < uid) j++;
             if (j >= uids.length || uids[j] !== uid) continue;
           }
-          out.push({ uid, flags: r[1] ?? '', modseq: Number(r[2]), seenBy: r[3] });
+          out.push(withSeenBy ? { uid, flags: r[1] ?? '', modseq: Number(r[2]), seenBy: r[3] ?? null } : { uid, flags: r[1] ?? '', modseq: Number(r[2]) });
         }
         return out;
       }
-      const rows = await this.store.em.query(`SELECT uid, flags, modseq, "seenBy" FROM message WHERE "mailboxId" = ${this.p(1)}
+      const rows = await this.store.em.query(`SELECT ${cols} FROM message WHERE "mailboxId" = ${this.p(1)}
         AND uid >= ${this.p(2)} AND uid <= ${this.p(3)}${since} ORDER BY uid`, params) as Row[];
-      const out: Array<FlagRow & { seenBy: string | null }> = [];
+      const out: Array<FlagRow & { seenBy?: string | null }> = [];
       if (hi - lo + 1 === uids.length) {
         for (const r of rows) out.push(toRow(r));
         return out;
@@ -256,13 +261,13 @@ export class MailOpsService {
       }
       return out;
     }
-    const out: Array<FlagRow & { seenBy: string | null }> = [];
+    const out: Array<FlagRow & { seenBy?: string | null }> = [];
     for (let i = 0; i < uids.length; i += CHUNK) {
       const part = uids.slice(i, i + CHUNK);
       const params: unknown[] = [mailboxId, ...part];
       const cond = changedSince !== null ? ` AND modseq > ${this.p(part.length + 2)}` : '';
       if (changedSince !== null) params.push(changedSince);
-      const rows = await this.store.em.query(`SELECT uid, flags, modseq, "seenBy" FROM message WHERE "mailboxId" = ${this.p(1)}
+      const rows = await this.store.em.query(`SELECT ${cols} FROM message WHERE "mailboxId" = ${this.p(1)}
         AND uid IN (${part.map((_, k) => this.p(k + 2)).join(', ')})${cond} ORDER BY uid`, params) as Row[];
       for (const r of rows) out.push(toRow(r));
     }

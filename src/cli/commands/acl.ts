@@ -39,7 +39,9 @@ export function register(program: Command): void {
       const boxes = mailbox ? (await target(app, address, mailbox)).boxes : await app.mailStore.listMailboxes(a.id);
       const out: Array<{ mailbox: string; acl: Array<{ identifier: string; rights: string }> }> = [];
       for (const b of boxes) {
-        const entries = (await access.getAcl(owner, b.id)).filter((e) => e.identifier !== owner.address || owner.kind !== 'user' || mailbox);
+        // Listing every mailbox: only those shared with someone (the owner's own entry is implied).
+        const all = await access.getAcl(owner, b.id);
+        const entries = mailbox ? all : all.filter((e) => e.identifier !== owner.address);
         if (mailbox || entries.length) out.push({ mailbox: b.name, acl: entries.map((e) => ({ identifier: e.identifier, rights: formatRights(e.rights) })) });
       }
       print(cmd, out, () => out.map((m) => `${m.mailbox}: ${m.acl.map((e) => `${e.identifier} ${e.rights}`).join(', ') || '(owner only)'}`).join('\n')

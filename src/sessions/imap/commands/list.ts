@@ -7,6 +7,7 @@
 // their STATUS (RFC 5819) is only given with the "r" right.
 import { ArgError, decodeMailboxName } from '../../../protocols/imap/args.js';
 import { atom, str, type Value } from '../../../protocols/imap/response.js';
+import { ALL_RIGHTS } from '../../../services/acl-rights.js';
 import type { ImapSession } from '../session.js';
 import { ok, type CommandHandler } from '../types.js';
 import { parseStatusItems, sendStatus } from './status.js';
@@ -27,7 +28,7 @@ function matches(re: RegExp, reInbox: RegExp, name: string): boolean {
 async function entries(s: ImapSession): Promise<Map<string, Entry>> {
   const boxes = await s.deps.app.mailStore.listMailboxes(s.account!.id);
   const map = new Map<string, Entry>();
-  for (const b of boxes) map.set(b.name, { name: b.name, id: b.id, specialUse: b.specialUse, subscribed: b.subscribed, hasChildren: false, rights: 'lr' });
+  for (const b of boxes) map.set(b.name, { name: b.name, id: b.id, specialUse: b.specialUse, subscribed: b.subscribed, hasChildren: false, rights: ALL_RIGHTS });
   const shared = await s.deps.access.visibleMailboxes(s.account!);
   if (shared.length) {
     const subscribed = await s.deps.access.subscribedIds(s.account!.id);
