@@ -25,7 +25,7 @@ export const aclPlugin: DavPlugin = {
     const access = accessOf(n);
     // RFC 6638 §6: scheduling privileges on the user's own outbox and inbox.
     const sched = n.kind === 'schedule-outbox' ? ['schedule-send', 'schedule-send-invite', 'schedule-send-reply', 'schedule-send-freebusy']
-      : n.kind === 'schedule-inbox' ? ['schedule-deliver', 'schedule-deliver-invite', 'schedule-deliver-reply', 'schedule-query-freebusy'] : [];
+      : n.kind === 'schedule-inbox' || (n.kind === 'collection' && n.collection.kind === 'schedule-inbox' && n.access === 'owner') ? ['schedule-deliver', 'schedule-deliver-invite', 'schedule-deliver-reply', 'schedule-query-freebusy'] : [];
     pf.handle(D('current-user-privilege-set'), [...privilegesOf(access).map((p) => d('privilege', privilegeNode(p))),
       ...sched.map((p) => d('privilege', x(NS.CALDAV, p)))]);
     pf.handle(D('supported-privilege-set'), [d('supported-privilege', d('privilege', d('all')), d('abstract'),

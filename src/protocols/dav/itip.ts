@@ -109,6 +109,24 @@ export function withPartstat(text: string, attendee: string, partstat: string): 
   return vcal.toString() + '\r\n';
 }
 
+/**
+ * Sets SCHEDULE-STATUS (RFC 6638 §7.3) on the listed attendees in every component. Returns the
+ * input unchanged (same string) when every attendee already carries its status.
+ */
+export function withScheduleStatus(text: string, statuses: Map<string, string>): string {
+  const vcal = clone(parseICalendar(text));
+  let changed = false;
+  for (const c of components(vcal)) {
+    for (const p of c.getAllProperties('attendee')) {
+      const status = statuses.get(addressOf(p.getFirstValue()) ?? '');
+      if (!status || String(p.getParameter('schedule-status') ?? '') === status) continue;
+      p.setParameter('schedule-status', status);
+      changed = true;
+    }
+  }
+  return changed ? vcal.toString() + '\r\n' : text;
+}
+
 export function methodOf(text: string): string | null {
   try {
     const v = parseICalendar(text).getFirstPropertyValue('method');
