@@ -9,7 +9,7 @@ import { GroupwareService } from '../../src/services/groupware/groupware.service
 import { SchedulingService } from '../../src/services/groupware/scheduling.service.js';
 import { startFakeDns, type FakeDns } from '../helpers/fake-dns.js';
 import { inboxMatching } from '../helpers/raw-smtp.js';
-import { ALICE, BOB, cal, ics, startDav, vevent, type DavEnv } from './helpers.js';
+import { ALICE, BOB, cal, calendarQuery, ics, startDav, vevent, type DavEnv } from './helpers.js';
 
 let env: DavEnv;
 const EXT = 'guest@remote.test';
@@ -174,6 +174,10 @@ test('schedule inbox: invitations and replies land as iTIP resources, listed, sy
   assert.equal((await env.req('PUT', cal(BOB, 'inbox/x.ics'), { user: BOB, body: review() })).status, 403);
   assert.equal((await env.req('DELETE', inbox, { user: BOB })).status, 403);
   assert.equal((await env.req('PROPFIND', inbox, { user: ALICE, headers: { depth: '0' } })).status, 404);
+  // Calendar reports and sharing are for calendars, not for the inbox: clear refusals, no crash.
+  const query = await env.req('REPORT', inbox, { user: BOB, headers: { depth: '1' }, body: calendarQuery('20250101T000000Z', '20260101T000000Z') });
+  assert.ok(query.status >= 400 && query.status < 500 || query.status === 207, `calendar-query on the inbox: ${query.status}`);
+  assert.equal((await env.req('POST', inbox, { user: BOB, body: `<?xml version="1.0"?><cs:share xmlns:d="DAV:" xmlns:cs="http://calendarserver.org/ns/"><cs:set><d:href>mailto:${ALICE}</d:href><cs:read/></cs:set></cs:share>` })).status, 405);
   // Alice (organizer) got Bob's REPLY in her inbox.
   const aliceInbox = await env.req('PROPFIND', cal(ALICE, 'inbox/'), { headers: { depth: '1' }, body: '<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><c:calendar-data/></d:prop></d:propfind>' });
   assert.match(aliceInbox.text, /METHOD:REPLY[\s\S]*PARTSTAT=ACCEPTED/);

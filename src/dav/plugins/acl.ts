@@ -42,6 +42,7 @@ export const aclPlugin: DavPlugin = {
         if (col.access === 'owner') {
           const { accounts, groups } = await ctx.gw.galSource();
           for (const s of await ctx.gw.listShares(col.collection.id)) {
+            if (s.status !== 'accepted') continue; // a pending or declined invitation grants nothing
             const a = s.granteeAccountId ? accounts.find((x) => x.id === s.granteeAccountId) : undefined;
             const g = s.granteeGroupId ? groups.find((x) => x.id === s.granteeGroupId) : undefined;
             const href = a ? ctx.server.principalHref(a) : g ? ctx.server.hrefOf(['principals', 'groups', g.address], true) : null;

@@ -412,14 +412,16 @@ export class GroupwareService {
   // ---- sync ---------------------------------------------------------------------------------
 
   /**
-   * Changes after `since` (0 = initial sync: every member). null if `since` is in the future of
-   * this collection (a token from elsewhere). With `limit`, stops after that many names and
-   * returns the token reached, with truncated = true.
+   * Changes after `since` (null = initial sync: every member, no removals). null if `since` is
+   * in the future of this collection (a token from elsewhere) or below its compaction floor.
+   * A token 0 (issued while the collection was still empty) is an ordinary token: its answer
+   * includes removals. With `limit`, stops after that many names and returns the token
+   * reached, with truncated = true.
    */
-  async changesSince(c: DavCollectionEntity, since: number, limit: number | null): Promise<ChangeSet | null> {
+  async changesSince(c: DavCollectionEntity, since: number | null, limit: number | null): Promise<ChangeSet | null> {
     const fresh = await this.em.findOneByOrFail(DavCollectionEntity, { id: c.id });
-    if (since > fresh.syncToken || since < 0) return null;
-    if (since === 0) {
+    if (since !== null && (since > fresh.syncToken || since < 0)) return null;
+    if (since === null) {
       const all = await this.listObjects(c.id);
       return { token: fresh.syncToken, changed: all, deleted: [], truncated: false };
     }
