@@ -262,3 +262,36 @@ describe('iMIP received by the MX', () => {
     assert.equal((await inboxMatching(mx.inst.app, ALICE, 'iMIP REPLY')).length, 3);
   });
 });
+
+test('an attendee declines one occurrence: the organizer copy gets that instance overridden, the series answer stays', async () => {
+  const series = ics(...vevent('weekly-1', 'DTSTART:20250610T090000Z', 'DTEND:20250610T093000Z', 'RRULE:FREQ=WEEKLY;COUNT=4', 'SUMMARY:Weekly',
+    `ORGANIZER:mailto:${ALICE}`, `ATTENDEE;PARTSTAT=ACCEPTED:mailto:${ALICE}`, `ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:${BOB}`));
+  assert.equal((await env.req('PUT', cal(ALICE, 'calendar/weekly.ics'), { body: series })).status, 201);
+  const tag = (await env.req('GET', cal(ALICE, 'calendar/weekly.ics'))).headers.get('schedule-tag');
+  const bobCopy = (await env.req('GET', cal(BOB, 'calendar/weekly-1.ics'), { user: BOB })).text.replace(/\r\n[ \t]/g, '');
+  // Bob accepts the series but declines the second meeting (an overridden instance).
+  const accepted = bobCopy.replace(/ATTENDEE;PARTSTAT=NEEDS-ACTION[^:\r\n]*:mailto:bob@example\.test/, 'ATTENDEE;PARTSTAT=ACCEPTED:mailto:bob@example.test');
+  const override = ['BEGIN:VEVENT', 'UID:weekly-1', 'DTSTAMP:20250101T000000Z', 'RECURRENCE-ID:20250617T090000Z', 'DTSTART:20250617T090000Z',
+    'DTEND:20250617T093000Z', 'SUMMARY:Weekly', `ORGANIZER:mailto:${ALICE}`, `ATTENDEE;PARTSTAT=ACCEPTED:mailto:${ALICE}`,
+    `ATTENDEE;PARTSTAT=DECLINED:mailto:${BOB}`, 'END:VEVENT'].join('\r\n');
+  assert.equal((await env.req('PUT', cal(BOB, 'calendar/weekly-1.ics'), { user: BOB, body: accepted.replace('END:VCALENDAR', `${override}\r\nEND:VCALENDAR`) })).status, 204);
+  const alice = await env.req('GET', cal(ALICE, 'calendar/weekly.ics'));
+  const events = alice.text.replace(/\r\n[ \t]/g, '').split('BEGIN:VEVENT').slice(1);
+  assert.equal(events.length, 2, alice.text);
+  const master = events.find((e) => !/RECURRENCE-ID/.test(e))!;
+  const inst = events.find((e) => /RECURRENCE-ID:20250617T090000Z/.test(e))!;
+  assert.match(master, /PARTSTAT=ACCEPTED[^\r\n]*:mailto:bob@example\.test/);
+  assert.match(inst, /PARTSTAT=DECLINED[^\r\n]*:mailto:bob@example\.test/);
+  assert.match(inst, /DTSTART:20250617T090000Z/);
+  assert.match(inst, /DTEND:20250617T093000Z/);
+  assert.doesNotMatch(inst, /RRULE/);
+  assert.equal(alice.headers.get('schedule-tag'), tag, 'replies keep the organizer tag');
+  // The organizer moves the series' room: Bob's answers, per occurrence too, survive in his copy.
+  assert.equal((await env.req('PUT', cal(ALICE, 'calendar/weekly.ics'), { body: alice.text.replace(/SUMMARY:Weekly/g, 'SUMMARY:Weekly (room 3)') })).status, 204);
+  const bobNow = (await env.req('GET', cal(BOB, 'calendar/weekly-1.ics'), { user: BOB })).text.replace(/\r\n[ \t]/g, '');
+  assert.match(bobNow, /room 3/);
+  const bobInst = bobNow.split('BEGIN:VEVENT').find((e) => /RECURRENCE-ID:20250617T090000Z/.test(e));
+  assert.ok(bobInst, bobNow);
+  assert.match(bobInst, /PARTSTAT=DECLINED[^\r\n]*:mailto:bob@example\.test/);
+  assert.match(bobNow.split('BEGIN:VEVENT').find((e) => e.includes('RRULE'))!, /PARTSTAT=ACCEPTED[^\r\n]*:mailto:bob@example\.test/);
+});

@@ -11,12 +11,16 @@
 // Schedule-Tag (RFC 6638 §3.2.10): a client's PUT and an organizer's update to an attendee
 // copy give a new tag; merging a reply into the organizer's copy, or SCHEDULE-STATUS, keeps it.
 // Must not: schedule for SCHEDULE-AGENT=CLIENT attendees, or loop (server-made updates never
-// trigger scheduling again). BUGS: per-occurrence replies are whole-object.
+// trigger scheduling again). An attendee's answer for one occurrence (an overridden instance
+// with its own PARTSTAT) is replied for that instance only and lands in the organizer's copy as
+// an overridden instance; an organizer's update keeps each attendee's earlier answers.
 import type { AccountEntity, DavCollectionEntity } from '../../../schemas/entities/index.js';
 import type { DeliveryService } from '../../delivery/delivery.service.js';
 import type { Logger } from '../../observability/logger.js';
 import { checkCalendarObject } from '../../protocols/dav/icalendar.js';
-import { imipMessage, itipFromObject, itipReply, methodOf, schedulingInfo, storable, withPartstat, withScheduleStatus } from '../../protocols/dav/itip.js';
+import {
+  attendeeInstances, imipMessage, itipFromObject, itipReply, mergeAttendeeAnswers, methodOf, schedulingInfo, storable, withScheduleStatus,
+} from '../../protocols/dav/itip.js';
 import type { AccountService } from '../account.service.js';
 import { newQueueId } from '../trace.service.js';
 import type { GroupwareService } from './groupware.service.js';
@@ -62,9 +66,11 @@ export class SchedulingService {
     }
     const me = await this.attendeeAddress(user, info.attendees.map((a) => a.address));
     if (!me) return false;
-    const now = info.attendees.find((a) => a.address === me)!.partstat;
-    const before = old?.attendees.find((a) => a.address === me)?.partstat ?? 'NEEDS-ACTION';
-    if (now !== before) await this.sendReply(user, me, info.organizer, newData, now);
+    // Answers per instance ('' = the whole series); a new override answering like the series did is no change.
+    const now = attendeeInstances(newData, me);
+    const before = oldData ? attendeeInstances(oldData, me) : new Map<string, string>();
+    const changed = [...now].filter(([k, ps]) => ps !== (before.get(k) ?? before.get('') ?? 'NEEDS-ACTION')).map(([k]) => k);
+    if (changed.length) await this.sendReply(user, me, info.organizer, newData, changed.includes('') ? null : changed);
     return false;
   }
 
@@ -80,7 +86,7 @@ export class SchedulingService {
       return;
     }
     const me = await this.attendeeAddress(user, info.attendees.map((a) => a.address));
-    if (me && info.attendees.find((a) => a.address === me)!.partstat !== 'DECLINED') await this.sendReply(user, me, info.organizer, oldData, 'DECLINED');
+    if (me && info.attendees.find((a) => a.address === me)!.partstat !== 'DECLINED') await this.sendReply(user, me, info.organizer, oldData, null, 'DECLINED');
   }
 
   /**
@@ -103,7 +109,7 @@ export class SchedulingService {
       if (!existingOrganizer || existingOrganizer !== info.organizer || !(await this.isSelf(account, existingOrganizer))) return 'ignored';
       const cur = schedulingInfo(existing.object.data);
       if (!cur?.attendees.some((c) => c.address === from)) return 'ignored';
-      const data = withPartstat(existing.object.data, from, info.attendees[0]!.partstat);
+      const data = mergeAttendeeAnswers(existing.object.data, itip, from);
       applied = await this.store(existing.collection.id, existing.object.name, data, 'keep');
     } else if (method === 'CANCEL' || method === 'REQUEST') {
       if (info.organizer !== from || await this.isSelf(account, info.organizer)) return 'ignored';
@@ -172,21 +178,28 @@ export class SchedulingService {
     }
   }
 
-  private async sendReply(attendee: AccountEntity, address: string, organizer: string, data: string, partstat: string): Promise<void> {
+  /**
+   * Sends `address`'s answers to the organizer: every instance (`instances` null) or only those
+   * overridden instances; `force` replaces every answer (a deleted copy declines).
+   */
+  private async sendReply(attendee: AccountEntity, address: string, organizer: string, data: string, instances: string[] | null, force: string | null = null): Promise<void> {
+    const reply = itipReply(data, address, force, this.now(), instances);
     const r = await this.accounts.resolveRecipient(organizer);
     if (r.kind === 'local') {
       for (const id of r.accountIds) {
         if (id === attendee.id) continue;
         const copy = await this.gw.findByUid(id, schedulingInfo(data)!.uid);
         if (copy && schedulingInfo(copy.object.data)?.attendees.some((a) => a.address === address)) {
-          if (await this.store(copy.collection.id, copy.object.name, withPartstat(copy.object.data, address, partstat), 'keep')) {
-            await this.gw.toScheduleInbox(id, itipReply(data, address, partstat, this.now()), schedulingInfo(data)?.componentType ?? null);
+          if (await this.store(copy.collection.id, copy.object.name, mergeAttendeeAnswers(copy.object.data, reply, address), 'keep')) {
+            await this.gw.toScheduleInbox(id, reply, schedulingInfo(data)?.componentType ?? null);
           }
         }
       }
     } else if (r.kind === 'remote') {
+      const answers = attendeeInstances(reply, address);
+      const partstat = answers.get('') ?? [...answers.values()][0] ?? '';
       const label = partstat === 'ACCEPTED' ? 'Accepted' : partstat === 'DECLINED' ? 'Declined' : partstat === 'TENTATIVE' ? 'Tentative' : 'Reply';
-      await this.imip(address, organizer, 'REPLY', itipReply(data, address, partstat, this.now()), label);
+      await this.imip(address, organizer, 'REPLY', reply, label);
     }
   }
 
@@ -195,10 +208,8 @@ export class SchedulingService {
     const info = schedulingInfo(data);
     if (!info) return false;
     const existing = await this.gw.findByUid(accountId, info.uid);
-    if (existing && attendeeAddress) {
-      const mine = schedulingInfo(existing.object.data)?.attendees.find((a) => a.address === attendeeAddress);
-      if (mine && mine.partstat !== 'NEEDS-ACTION') data = withPartstat(data, attendeeAddress, mine.partstat);
-    }
+    // The attendee's earlier answers (series and single occurrences) survive the organizer's update.
+    if (existing && attendeeAddress) data = mergeAttendeeAnswers(data, existing.object.data, attendeeAddress, 'NEEDS-ACTION');
     if (existing) return this.store(existing.collection.id, existing.object.name, data, 'new');
     const cal = await this.gw.defaultCalendar(accountId, info.componentType);
     if (!cal) return false;
