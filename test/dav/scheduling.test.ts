@@ -211,6 +211,8 @@ describe('iMIP received by the MX', () => {
     dns = await startFakeDns({
       'remote.test': { txt: [`v=spf1 ip4:${OUTSIDE} -all`] },
       'elsewhere.test': { txt: [`v=spf1 ip4:${OUTSIDE} -all`] },
+      'quar.test': { txt: ['v=spf1 -all'] },
+      '_dmarc.quar.test': { txt: ['v=DMARC1; p=quarantine'] },
     });
     mx = await startDav({ config: { policy: { dnsServers: [dns.server], trustedNetworks: ['127.0.0.1/32'], greylist: { enabled: false } } } });
   });
@@ -260,6 +262,16 @@ describe('iMIP received by the MX', () => {
     assert.ok(skipped.some((e) => /not authenticated/.test(JSON.stringify(e))), JSON.stringify(skipped));
     // Both forged messages were still delivered as mail.
     assert.equal((await inboxMatching(mx.inst.app, ALICE, 'iMIP REPLY')).length, 3);
+  });
+
+  test('an invitation that fails DMARC goes to Junk and is never applied', async () => {
+    const invite = ['BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODID:-//remote//EN', 'METHOD:REQUEST', 'BEGIN:VEVENT', 'UID:junk-invite-1', 'DTSTAMP:20250601T000000Z',
+      'DTSTART:20250616T090000Z', 'SUMMARY:Prize draw', 'ORGANIZER:mailto:boss@quar.test', `ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:${BOB}`,
+      'END:VEVENT', 'END:VCALENDAR', ''].join('\r\n');
+    await send({ from: 'boss@quar.test', to: BOB, method: 'REQUEST', ics: invite });
+    assert.equal((await mx.req('GET', cal(BOB, 'calendar/junk-invite-1.ics'), { user: BOB })).status, 404);
+    await mx.inst.app.trace.flush();
+    assert.ok((await traceOf('dav.imip.skipped')).some((e) => /Junk/.test(e.detail)), 'skipped because it went to Junk');
   });
 });
 

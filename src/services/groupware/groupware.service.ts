@@ -62,6 +62,8 @@ export type PutResult =
 
 export interface ChangeSet { token: number; changed: DavObjectEntity[]; deleted: string[]; truncated: boolean }
 
+/** Messages kept in a schedule inbox; older ones are removed as new ones arrive. */
+export const SCHEDULE_INBOX_KEPT = 500;
 /** Deletion rows kept per collection by compaction; older ones raise the sync floor. */
 export const TOMBSTONES_KEPT = 1000;
 /** Compaction runs inside every COMPACT_EVERY-th write of a collection (token multiple). */
@@ -609,12 +611,20 @@ export class GroupwareService {
     }));
   }
 
-  /** Stores an iTIP message in the owner's schedule inbox (RFC 6638 §4.1); returns its name. */
+  /**
+   * Stores an iTIP message in the owner's schedule inbox (RFC 6638 §4.1); returns its name.
+   * Many clients never empty the inbox (the server already applied the message), so only the
+   * newest SCHEDULE_INBOX_KEPT messages are kept; older ones are removed (and synced as such).
+   */
   async toScheduleInbox(ownerId: number, itip: string, componentType: string | null): Promise<string> {
     return this.store.write(async ({ em }) => {
       const box = await this.specialIn(em, ownerId, 'schedule-inbox');
       const name = `${randomBytes(12).toString('hex')}.ics`;
       await this.storeRawIn(em, box, name, itip, 'text/calendar; charset=utf-8', componentType);
+      const old = await em.find(DavObjectEntity, {
+        where: { collectionId: box.id }, order: { id: 'DESC' }, skip: SCHEDULE_INBOX_KEPT, take: 100, select: { id: true, name: true },
+      });
+      for (const o of old) await this.deleteIn(em, box.id, o.name);
       return name;
     });
   }
