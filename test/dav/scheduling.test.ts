@@ -138,9 +138,14 @@ test('a reply changes the organizer copy\'s ETag but not its Schedule-Tag; If-Sc
   // The organizer's client still holds the tag: its update goes through; a wrong tag gets 412.
   const wrong = await env.req('PUT', cal(ALICE, 'calendar/review.ics'), { body: after.text.replace('SUMMARY:Review', 'SUMMARY:Review 2'), headers: { 'if-schedule-tag-match': '"s-stale"' } });
   assert.equal(wrong.status, 412);
-  const ok = await env.req('PUT', cal(ALICE, 'calendar/review.ics'), { body: after.text.replace('SUMMARY:Review', 'SUMMARY:Review 2'), headers: { 'if-schedule-tag-match': tag } });
+  // Her client edits the copy it had before Bob's reply: the reply merged since is kept, not reset.
+  const ok = await env.req('PUT', cal(ALICE, 'calendar/review.ics'), { body: before.text.replace('SUMMARY:Review', 'SUMMARY:Review 2'), headers: { 'if-schedule-tag-match': tag } });
   assert.equal(ok.status, 204);
   assert.notEqual(ok.headers.get('schedule-tag'), tag, 'an organizer change gives a new tag');
+  assert.equal(ok.headers.get('etag'), null, 'the stored body is not the client\'s');
+  const merged = (await env.req('GET', cal(ALICE, 'calendar/review.ics'))).text.replace(/\r\n[ \t]/g, '');
+  assert.match(merged, /SUMMARY:Review 2/);
+  assert.match(merged, /PARTSTAT=ACCEPTED[^\r\n]*:mailto:bob@example\.test/);
   // The organizer's update gave Bob's copy a new tag: a PUT with the old one is refused.
   const bobNow = await env.req('GET', cal(BOB, 'calendar/review-1.ics'), { user: BOB });
   assert.match(bobNow.text, /Review 2/);

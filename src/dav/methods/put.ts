@@ -5,7 +5,8 @@
 // overwrite each other's changes. Calendar objects with an ORGANIZER are scheduling objects
 // (RFC 6638): If-Schedule-Tag-Match is checked the same way, a new Schedule-Tag is returned, and
 // when implicit scheduling wrote SCHEDULE-STATUS back into the stored copy no ETag is returned
-// (the stored body is no longer the client's; RFC 4791 §5.3.4). Must not: create intermediate
+// (the stored body is no longer the client's; RFC 4791 §5.3.4), nor when an organizer's update
+// made with If-Schedule-Tag-Match had attendee answers merged back in. Must not: create intermediate
 // collections (409) or accept a body over the size limits.
 import { schedulingInfo } from '../../protocols/dav/itip.js';
 import { x, NS } from '../../protocols/dav/xml.js';
@@ -40,6 +41,17 @@ export const put: MethodHandler = async (ctx, target) => {
       break;
     }
   }
+  // An organizer's update against a Schedule-Tag keeps the attendee answers merged since (RFC 6638 §3.2.10).
+  const ifScheduleTagMatch = headerOf(ctx.req.headers['if-schedule-tag-match']);
+  let merged = false;
+  if (object && ifScheduleTagMatch && ctx.sched && isResolved(target) && target.node.kind === 'object' && parent.collection.kind === 'calendar' && parent.owner.id === ctx.user.id) {
+    const stored = target.node.object.data;
+    const data = stored ? await ctx.sched.keepAnswers(ctx.user, stored, object.data) : object.data;
+    if (data !== object.data) {
+      object = ctx.server.plugins.map((p) => p.validatePut?.(ctx, parent, name, data, ct)).find((v) => v)?.object ?? object;
+      merged = object.data === data;
+    }
+  }
   if (!object) {
     if (parent.collection.kind !== 'collection') throw new HttpError(403, 'unsupported resource');
     object = { data: ctx.body.toString('base64'), size: ctx.body.length, contentType: ct, uid: null, componentType: null, firstStart: null, lastEnd: null, recurring: false };
@@ -52,7 +64,6 @@ export const put: MethodHandler = async (ctx, target) => {
   }
   const ifMatch = ctx.req.headers['if-match'] ?? null;
   const inm = String(ctx.req.headers['if-none-match'] ?? '').trim();
-  const ifScheduleTagMatch = headerOf(ctx.req.headers['if-schedule-tag-match']);
   const scheduling = parent.collection.kind === 'calendar' && !!schedulingInfo(object.data)?.organizer;
   const result = await ctx.gw.putObject(parent.collection, name, object, {
     ifMatch, ifNoneMatchStar: inm === '*', ifScheduleTagMatch, scheduleTag: scheduling ? 'new' : 'none',
@@ -72,7 +83,7 @@ export const put: MethodHandler = async (ctx, target) => {
       return false;
     });
   }
-  if (!rewritten) ctx.res.setHeader('ETag', result.etag);
+  if (!rewritten && !merged) ctx.res.setHeader('ETag', result.etag);
   if (result.object.scheduleTag) ctx.res.setHeader('Schedule-Tag', result.object.scheduleTag);
   ctx.res.status(result.created ? 201 : 204).end();
 };

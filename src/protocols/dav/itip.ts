@@ -164,13 +164,15 @@ export function attendeeInstances(text: string, attendee: string): Map<string, s
  * into `target`: the master answer into the master, an instance answer into the overridden
  * instance with that RECURRENCE-ID, creating the override from the master when there is none
  * (RFC 5546 §3.2.3: the organizer's copy records a per-occurrence decline). `skip` leaves out
- * answers with that PARTSTAT (NEEDS-ACTION when preserving answers across an update).
+ * answers with that PARTSTAT (NEEDS-ACTION when preserving answers across an update). Returns
+ * `target` itself (the same string) when no answer differed.
  */
 export function mergeAttendeeAnswers(target: string, source: string, attendee: string, skip: string | null = null): string {
   const vcal = clone(parseICalendar(target));
   const comps = components(vcal);
   const master = comps.find((c) => !c.getFirstProperty('recurrence-id'));
   const recurring = !!master && (master.hasProperty('rrule') || master.hasProperty('rdate'));
+  let changed = false;
   const excluded = new Set((master?.getAllProperties('exdate') ?? []).flatMap((p) => p.getValues())
     .map((v) => String((v as InstanceType<typeof ICAL.Time>).toUnixTime())));
   for (const sc of components(parseICalendar(source))) {
@@ -183,14 +185,17 @@ export function mergeAttendeeAnswers(target: string, source: string, attendee: s
       tc = overrideOf(master, sc.getFirstProperty('recurrence-id')!);
       vcal.addSubcomponent(tc);
       comps.push(tc);
+      changed = true;
     }
     const p = tc?.getAllProperties('attendee').find((a) => addressOf(a.getFirstValue()) === attendee);
     if (!p) continue;
+    if (String(p.getParameter('partstat') ?? 'NEEDS-ACTION').toUpperCase() === partstat && !p.getParameter('rsvp')) continue;
+    changed = true;
     p.setParameter('partstat', partstat);
     p.removeParameter('rsvp');
     p.removeParameter('schedule-status');
   }
-  return vcal.toString() + '\r\n';
+  return changed ? vcal.toString() + '\r\n' : target;
 }
 
 /** A copy of the master standing for one instance: RECURRENCE-ID, shifted DTSTART/DTEND, no rules. */

@@ -74,6 +74,19 @@ export class SchedulingService {
     return false;
   }
 
+  /**
+   * RFC 6638 §3.2.10: an organizer's update made against a Schedule-Tag (If-Schedule-Tag-Match)
+   * may be based on a copy older than the attendee answers merged since (they keep the tag);
+   * those answers are kept rather than reset. Returns `incoming` itself when nothing changed.
+   */
+  async keepAnswers(user: AccountEntity, stored: string, incoming: string): Promise<string> {
+    const info = schedulingInfo(incoming);
+    if (!info?.organizer || !(await this.isSelf(user, info.organizer))) return incoming;
+    let data = incoming;
+    for (const a of info.attendees) if (a.address !== info.organizer) data = mergeAttendeeAnswers(data, stored, a.address, 'NEEDS-ACTION');
+    return data;
+  }
+
   /** Called after `user` deleted `oldData`: organizers cancel, attendees decline. */
   async afterDelete(user: AccountEntity, oldData: string): Promise<void> {
     const info = schedulingInfo(oldData);
