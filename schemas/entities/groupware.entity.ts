@@ -26,6 +26,11 @@ export class DavCollectionEntity {
   /** Dead properties set by clients: JSON object of Clark name -> serialised XML element. */
   @Column({ type: 'text', default: '{}' }) deadProps!: string;
   @BigIntColumn({ default: 0 }) syncToken!: number;
+  /**
+   * Oldest sync token still answered incrementally: compaction dropped change rows (deletions)
+   * at or below it, so an older token gets DAV:valid-sync-token and the client resyncs.
+   */
+  @BigIntColumn({ default: 0 }) syncFloor!: number;
   /** Secret for the public read-only subscription URL; null when not published. */
   @Index({ unique: true }) @Column({ type: 'varchar', length: 64, nullable: true }) publishToken!: string | null;
   @EpochColumn() createdAt!: number;
@@ -64,6 +69,12 @@ export class DavObjectEntity {
   @Column({ type: 'text', nullable: true }) occurrences!: string | null;
   @Column({ type: 'text', default: '{}' }) deadProps!: string;
   @BigIntColumn({ default: 0 }) modToken!: number;
+  /**
+   * RFC 6638 §3.2.10 Schedule-Tag of a scheduling object resource (one with an ORGANIZER);
+   * null for everything else. Unlike the ETag it stays put when the server only merges
+   * attendee replies or SCHEDULE-STATUS into the resource.
+   */
+  @Column({ type: 'varchar', length: 80, nullable: true }) scheduleTag!: string | null;
   @EpochColumn() createdAt!: number;
   @EpochColumn() updatedAt!: number;
 }
@@ -91,5 +102,30 @@ export class DavShareEntity {
   @Column({ type: 'integer', nullable: true }) granteeGroupId!: number | null;
   /** 'read' | 'read-write' | 'freebusy' */
   @Column({ type: 'varchar', length: 16 }) access!: string;
+  /**
+   * 'accepted' (in force), 'pending' (invitation sent to the sharee's notification collection,
+   * no access until accepted) or 'declined' (kept so the owner sees the answer; no access).
+   */
+  @Column({ type: 'varchar', length: 16, default: 'accepted' }) status!: string;
+  /** calendarserver-sharing invitation UID (names the sharee's invite notification). */
+  @Column({ type: 'varchar', length: 64, nullable: true }) inviteUid!: string | null;
+  @EpochColumn() createdAt!: number;
+}
+
+/**
+ * An iMIP (RFC 6047) message received by mail, waiting to be applied to a local recipient's
+ * calendar. Written after the mail itself was committed and removed once processed, so work
+ * left over by a crash or restart is picked up again. `sender` is the From address delivery
+ * found authenticated (the identity the ORGANIZER or ATTENDEE must match).
+ */
+@Entity('dav_itip_inbound')
+@Index('dav_itip_inbound_account', ['accountId'])
+export class DavItipInboundEntity {
+  @PrimaryGeneratedColumn() id!: number;
+  @Column({ type: 'integer' }) accountId!: number;
+  @Column({ type: 'varchar', length: 64 }) queueId!: string;
+  @Column({ type: 'varchar', length: 320 }) sender!: string;
+  @Column({ type: 'text' }) itip!: string;
+  @Column({ type: 'integer', default: 0 }) attempts!: number;
   @EpochColumn() createdAt!: number;
 }

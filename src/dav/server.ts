@@ -6,14 +6,17 @@
 // URL space: /dav/principals/users/<addr>/, /dav/principals/groups/<addr>/,
 // /dav/{calendars,addressbooks,files}/<addr>/<collection…>/<object>; shares appear in the
 // sharee's home as shared-<id>/; the GAL as /dav/addressbooks/<addr>/gal/; the RFC 6638
-// inbox and outbox as /dav/calendars/<addr>/inbox/ and outbox/.
+// inbox and outbox as /dav/calendars/<addr>/inbox/ and outbox/ (the inbox is a stored
+// collection, created on first use); calendarserver notifications as .../notifications/
+// (created when the user's client first asks for it: that marks a client able to answer
+// share invitations).
 import express, { type Request, type Response, type Router } from 'express';
 import type { AccountEntity } from '../../schemas/entities/index.js';
 import type { App } from '../instance/app.js';
 import { errorBody, PropFind } from '../protocols/dav/multistatus.js';
 import { BadRequest } from '../protocols/dav/requests.js';
 import { parseXml, XmlError, type XmlElement } from '../protocols/dav/xml.js';
-import { GroupwareService, type Home } from '../services/groupware/groupware.service.js';
+import { GroupwareService, NOTIFICATIONS_PATH, SCHEDULE_INBOX_PATH, type Home } from '../services/groupware/groupware.service.js';
 import type { SchedulingService } from '../services/groupware/scheduling.service.js';
 import { authenticate } from './auth.js';
 import { galEntries } from './gal.js';
@@ -27,8 +30,9 @@ const HOMES: Home[] = ['calendars', 'addressbooks', 'files'];
 const SHARED_PREFIX = 'shared-';
 export const GAL_SEGMENT = 'gal';
 /** RFC 6638 scheduling inbox and outbox in each calendar home (names reserved). */
-export const INBOX = 'inbox';
+export const INBOX = SCHEDULE_INBOX_PATH;
 export const OUTBOX = 'outbox';
+export const NOTIFICATIONS = NOTIFICATIONS_PATH;
 
 export function encodeSeg(s: string): string {
   return encodeURIComponent(s).replace(/%40/g, '@');
@@ -177,9 +181,9 @@ export function createDavServer(app: App, gw: GroupwareService, sched: Schedulin
       }
       return missing(rest.length === 1 ? galR : null);
     }
-    if (isOwner && home === 'calendars' && (b === INBOX || b === OUTBOX) && !rest.length) {
-      return R(b === INBOX ? { kind: 'schedule-inbox', owner } : { kind: 'schedule-outbox', owner });
-    }
+    if (isOwner && home === 'calendars' && b === OUTBOX && !rest.length) return R({ kind: 'schedule-outbox', owner });
+    // Server-kept collections exist from their first use on; then they resolve like any other.
+    if (isOwner && home === 'calendars' && (b === INBOX || b === NOTIFICATIONS)) await gw.special(owner.id, b === INBOX ? 'schedule-inbox' : 'notifications');
     if (isOwner && b.startsWith(SHARED_PREFIX) && /^\d+$/.test(b.slice(SHARED_PREFIX.length))) {
       const c = await gw.getCollectionById(Number(b.slice(SHARED_PREFIX.length)));
       const access = c && c.home === home && c.ownerId !== ctx.user.id ? await gw.accessFor(ctx.user.id, c) : null;
@@ -238,6 +242,7 @@ export function createDavServer(app: App, gw: GroupwareService, sched: Schedulin
       case 'homes':
         return [sub([n.home, ctx.user.address], { kind: 'home', home: n.home, owner: ctx.user })];
       case 'home': {
+        if (n.home === 'calendars') await gw.special(n.owner.id, 'schedule-inbox');
         const own = await gw.childCollections(n.owner.id, n.home, '');
         const out = own.map((c) => sub([n.home, n.owner.address, ...c.path.split('/')],
           { kind: 'collection', home: n.home, homeOwner: n.owner, owner: n.owner, collection: c, access: 'owner', mounted: false }));
@@ -248,10 +253,7 @@ export function createDavServer(app: App, gw: GroupwareService, sched: Schedulin
           }
         }
         if (n.home === 'addressbooks') out.push(sub([n.home, n.owner.address, GAL_SEGMENT], { kind: 'gal', owner: n.owner }));
-        if (n.home === 'calendars') {
-          out.push(sub([n.home, n.owner.address, INBOX], { kind: 'schedule-inbox', owner: n.owner }));
-          out.push(sub([n.home, n.owner.address, OUTBOX], { kind: 'schedule-outbox', owner: n.owner }));
-        }
+        if (n.home === 'calendars') out.push(sub([n.home, n.owner.address, OUTBOX], { kind: 'schedule-outbox', owner: n.owner }));
         return out;
       }
       case 'collection': {

@@ -2,12 +2,13 @@
 // each local recipient's mailbox and/or queued for remote domains — in one transaction after
 // the bytes are fsynced. Every path that accepts mail (SMTP MX, submission, DSNs, later
 // iMIP and imports) ends here, and resolution always goes through resolveRecipient().
+// After the commit, onStored (incoming iMIP) sees what was stored; it never fails a delivery.
 import type { AccountService, Resolution } from '../services/account.service.js';
 import type { MailStoreService } from '../services/mail-store.service.js';
 import type { QueueService } from '../services/queue.service.js';
 import type { TraceService } from '../services/trace.service.js';
 import type { Store } from '../store/store.js';
-import { parseMessageMetadata, type MimePart } from '../mime/message-metadata.js';
+import { parseMessageMetadata, type MessageMetadata, type MimePart } from '../mime/message-metadata.js';
 import { buildSearchText, type SearchText } from '../mime/search-text.js';
 import { withReturnPath } from './prepare-message.js';
 
@@ -43,8 +44,12 @@ export interface DeliveryResult {
  */
 export type FailureHandler = (msg: InboundMessage, failures: DeliveryFailure[], result: DeliveryResult) => Promise<void>;
 
+/** Called after local copies were committed, with the bytes as stored (incoming iMIP). Must not throw. */
+export type StoredHandler = (msg: InboundMessage, result: DeliveryResult, raw: Buffer, metadata: MessageMetadata) => Promise<void>;
+
 export class DeliveryService {
   onFailures: FailureHandler | null = null;
+  onStored: StoredHandler | null = null;
 
   constructor(
     private readonly store: Store,
@@ -130,6 +135,7 @@ export class DeliveryService {
         status: f.status, reason: f.diagnostic });
     }
     if (result.failed.length && msg.sender && !msg.isBounce && this.onFailures) await this.onFailures(msg, result.failed, result);
+    if (result.stored.length && this.onStored && !msg.isBounce) await this.onStored(msg, result, localRaw!, metadata!).catch(() => undefined);
     return result;
   }
 

@@ -11,6 +11,9 @@ import { AuthThrottle } from '../services/auth-throttle.js';
 import { SecurityGuard } from '../policy/guard.js';
 import { PolicyService } from '../policy/policy.service.js';
 import { DirectoryService } from '../services/directory-sync.service.js';
+import { GroupwareService } from '../services/groupware/groupware.service.js';
+import { ImipInboundService } from '../services/groupware/imip-inbound.service.js';
+import { SchedulingService } from '../services/groupware/scheduling.service.js';
 import { MailStoreService } from '../services/mail-store.service.js';
 import { QueueService } from '../services/queue.service.js';
 import { TraceService } from '../services/trace.service.js';
@@ -34,6 +37,8 @@ export interface App {
   policy: PolicyService;
   /** Directory (AD/LDAP) sync, bind-through logins and the address book; the loop runs only in `serve`. */
   directories: DirectoryService;
+  /** Incoming iMIP: delivery queues iTIP messages here; `serve` starts the worker that applies them. */
+  imip: ImipInboundService;
   close(): Promise<void>;
 }
 
@@ -61,9 +66,12 @@ export async function openApp(o: OpenOptions): Promise<App> {
   const policy = new PolicyService({ store, config: o.config, accounts, delivery, trace, log, guard });
   const directories = new DirectoryService(store, accounts, mailStore, o.config.directories ?? [], o.dataDir, log);
   if (directories.ids.length) accounts.setDirectoryLogin(directories.authenticator);
+  const scheduling = new SchedulingService(new GroupwareService(store), accounts, delivery, o.config.hostname, log);
+  const imip = new ImipInboundService(store, accounts, scheduling, trace, o.config.hostname, log);
   const app: App = {
-    dataDir: o.dataDir, config: o.config, log, store, events, accounts, mailStore, queue, trace, delivery, throttle, directories, guard, policy,
+    dataDir: o.dataDir, config: o.config, log, store, events, accounts, mailStore, queue, trace, delivery, throttle, directories, guard, policy, imip,
     async close() {
+      await imip.stop();
       policy.stop();
       await directories.stop();
       await trace.flush();
@@ -72,5 +80,7 @@ export async function openApp(o: OpenOptions): Promise<App> {
   };
   // Recipients that fail at local delivery time (e.g. over quota) get their sender a DSN.
   delivery.onFailures = localFailureDsnHandler(app);
+  // iTIP parts of mail stored for local users are applied to their calendars (after commit).
+  delivery.onStored = (msg, result, raw, metadata) => imip.afterDelivery(msg, result, raw, metadata);
   return app;
 }

@@ -106,6 +106,8 @@ export async function startServer(opts: { dataDir: string; config?: Config; log?
   app.policy.start();
   // Directory sync: first run now, then every pollSeconds, so a new AD user gets a mailbox within seconds.
   app.directories.start();
+  // Incoming iMIP left over from a previous run first, then retries of failed ones.
+  app.imip.start();
   const gcTimer = setInterval(() => void collectGarbage(app).catch(() => undefined), 3600_000);
   gcTimer.unref();
   void collectGarbage(app).catch((e) => log.warn({ event: 'store.gc.failed', err: (e as Error).message }, 'gc failed'));

@@ -8,6 +8,7 @@ import {
 import { AddressError, normalizeAddress, normalizeDomain, parseAddress, unicodeDomain } from '../mail/address.js';
 import type { Store } from '../store/store.js';
 import { ServiceError } from './errors.js';
+import { deleteDavDataIn } from './groupware/groupware.service.js';
 import type { MailStoreService } from './mail-store.service.js';
 import { forgetSubject } from './mailbox-access.service.js';
 import { hashPassword, verifyPassword } from './password.js';
@@ -266,11 +267,12 @@ export class AccountService {
     await this.store.write(({ em }) => em.update(AccountEntity, { id: a.id }, patch));
   }
 
-  /** Deletes the account, its mailboxes and messages, and its alias/group memberships. */
+  /** Deletes the account, its mailboxes and messages, its alias/group memberships and its DAV data, in one transaction. */
   async removeAccount(address: string): Promise<void> {
     const a = await this.mustGet(address);
     await this.store.write(async (ctx) => {
       await this.mailStore.deleteAllMail(ctx, a.id);
+      await deleteDavDataIn(ctx.em, a.id);
       await ctx.em.delete(AliasTargetEntity, { accountId: a.id });
       await ctx.em.delete(GroupMemberEntity, { accountId: a.id });
       await forgetSubject(ctx.em, 'account', a.id);

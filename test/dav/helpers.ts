@@ -17,8 +17,8 @@ export interface DavEnv {
   stop(): Promise<void>;
 }
 
-export async function startDav(o: { postgres?: boolean } = {}): Promise<DavEnv> {
-  const inst = await startInstance({ postgres: o.postgres });
+export async function startDav(o: { postgres?: boolean; config?: Record<string, unknown> } = {}): Promise<DavEnv> {
+  const inst = await startInstance({ postgres: o.postgres, config: o.config });
   for (const [address, password] of Object.entries(PASSWORDS)) {
     await inst.app.accounts.addAccount({ address, password, displayName: address.split('@')[0]!.replace(/^./, (c) => c.toUpperCase()) });
   }

@@ -145,3 +145,86 @@ test('quota: a PUT that would exceed the owner quota gets 507', async () => {
   assert.equal(r.status, 507);
   assert.match(r.text, /quota-not-exceeded/);
 });
+
+// ---- invitations (calendarserver-sharing notifications) ----
+
+const NOTIF_PROPS = '<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:cs="http://calendarserver.org/ns/"><d:prop><d:resourcetype/><cs:notificationtype/><d:getetag/></d:prop></d:propfind>';
+const inviteOf = async () => (await env.req('PROPFIND', cal(ALICE, 'team/'), { headers: { depth: '0' }, body: '<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:cs="http://calendarserver.org/ns/"><d:prop><cs:invite/></d:prop></d:propfind>' })).text;
+const inviteReply = (uid: string, answer: 'accepted' | 'declined') => `<?xml version="1.0"?><cs:invite-reply xmlns:d="DAV:" xmlns:cs="http://calendarserver.org/ns/"><d:href>mailto:x</d:href><cs:invite-${answer}/><cs:hosturl><d:href>${cal(ALICE, 'team/')}</d:href></cs:hosturl><cs:in-reply-to>${uid}</cs:in-reply-to></cs:invite-reply>`;
+const syncBody = (token = '') => `<?xml version="1.0"?><d:sync-collection xmlns:d="DAV:"><d:sync-token>${token}</d:sync-token><d:sync-level>1</d:sync-level><d:prop><d:getetag/></d:prop></d:sync-collection>`;
+
+async function pendingInvite(user: string): Promise<{ href: string; uid: string; body: string }> {
+  const list = await env.req('PROPFIND', cal(user, 'notifications/'), { user, headers: { depth: '1' }, body: NOTIF_PROPS });
+  assert.match(list.text, /<cs:notificationtype><cs:invite-notification shared-type="calendar"\/><\/cs:notificationtype>/);
+  const href = /<d:href>([^<]+\/notifications\/[^<]+\.xml)<\/d:href>/.exec(list.text)![1]!;
+  const body = (await env.req('GET', href, { user })).text;
+  return { href, uid: /<cs:uid>([^<]+)<\/cs:uid>/.exec(body)![1]!, body };
+}
+
+test('a sharee whose client reads notifications gets an invitation: no access until accepted', async () => {
+  assert.equal((await env.req('MKCALENDAR', cal(ALICE, 'team/'))).status, 201);
+  assert.equal((await env.req('PUT', cal(ALICE, 'team/standup.ics'), { body: ics(...vevent('standup-1', 'DTSTART:20250602T090000Z', 'SUMMARY:Standup')) })).status, 201);
+  const principal = await env.req('PROPFIND', `/dav/principals/users/${BOB}/`, { user: BOB, headers: { depth: '0' }, body: '<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:cs="http://calendarserver.org/ns/"><d:prop><cs:notification-URL/></d:prop></d:propfind>' });
+  assert.match(principal.text, new RegExp(`<cs:notification-URL><d:href>/dav/calendars/${BOB}/notifications/</d:href>`));
+  // Bob's client opens its notification collection (Apple Calendar does so at setup).
+  const box = await env.req('PROPFIND', cal(BOB, 'notifications/'), { user: BOB, headers: { depth: '1' }, body: NOTIF_PROPS });
+  assert.equal(box.status, 207);
+  assert.match(box.text, /<d:resourcetype><d:collection\/><cs:notification\/><\/d:resourcetype>/);
+  const before = tokenOfSync((await env.req('REPORT', cal(BOB, 'notifications/'), { user: BOB, body: syncBody() })).text);
+
+  assert.equal((await env.req('POST', cal(ALICE, 'team/'), { body: share(`mailto:${BOB}`, 'read-write') })).status, 200);
+  assert.match(await inviteOf(), /bob@example\.test<\/d:href>.*<cs:invite-noresponse\/>/s);
+  assert.doesNotMatch((await listHome(BOB)).text, /Team|shared-\d+\/<\/d:href><d:propstat><d:prop><d:displayname>team/i);
+  assert.equal((await env.req('GET', cal(ALICE, 'team/standup.ics'), { user: BOB })).status, 404);
+  const inv = await pendingInvite(BOB);
+  assert.match(inv.body, new RegExp(`<cs:hosturl><d:href>/dav/calendars/${ALICE}/team/</d:href></cs:hosturl>`));
+  assert.match(inv.body, /<cs:access><cs:read-write\/><\/cs:access>/);
+  assert.match(inv.body, /<cs:invite-notification shared-type="calendar">/);
+
+  // A reply to an invitation that does not exist is refused.
+  assert.equal((await env.req('POST', cal(BOB), { user: BOB, body: inviteReply('nope', 'accepted').replace(/<cs:hosturl>.*<\/cs:hosturl>/, '') })).status, 403);
+  const accepted = await env.req('POST', cal(BOB), { user: BOB, body: inviteReply(inv.uid, 'accepted') });
+  assert.equal(accepted.status, 200);
+  const mount = /<cs:shared-as[^>]*><d:href>([^<]+)<\/d:href><\/cs:shared-as>/.exec(accepted.text)![1]!;
+  assert.match(mount, new RegExp(`/dav/calendars/${BOB}/shared-\\d+/$`));
+  assert.equal((await env.req('GET', `${mount}standup.ics`, { user: BOB })).status, 200);
+  assert.equal((await env.req('PUT', `${mount}bob.ics`, { user: BOB, body: ics(...vevent('bob-team', 'DTSTART:20250603T090000Z')) })).status, 201);
+  assert.match(await inviteOf(), /bob@example\.test<\/d:href>.*<cs:invite-accepted\/>/s);
+  // The notification is gone, and sync tells the client so.
+  assert.equal((await env.req('GET', inv.href, { user: BOB })).status, 404);
+  const delta = await env.req('REPORT', cal(BOB, 'notifications/'), { user: BOB, body: syncBody(before) });
+  assert.match(delta.text, /\.xml<\/d:href><d:status>HTTP\/1\.1 404/);
+});
+
+test('a declined invitation grants nothing and the owner sees the answer; revocation is immediate', async () => {
+  await env.req('PROPFIND', cal(CAROL, 'notifications/'), { user: CAROL, headers: { depth: '0' } });
+  assert.equal((await env.req('POST', cal(ALICE, 'team/'), { body: share(`mailto:${CAROL}`, 'read') })).status, 200);
+  const inv = await pendingInvite(CAROL);
+  assert.equal((await env.req('POST', cal(CAROL, 'notifications/'), { user: CAROL, body: inviteReply(inv.uid, 'declined') })).status, 204);
+  assert.equal((await env.req('GET', cal(ALICE, 'team/standup.ics'), { user: CAROL })).status, 404);
+  assert.match(await inviteOf(), /carol@example\.test<\/d:href>.*<cs:invite-declined\/>/s);
+  const acl = await env.req('PROPFIND', cal(ALICE, 'team/'), { headers: { depth: '0' }, body: '<?xml version="1.0"?><d:propfind xmlns:d="DAV:"><d:prop><d:acl/></d:prop></d:propfind>' });
+  assert.doesNotMatch(acl.text, /carol@example\.test/, 'a declined invitation is no ACE');
+  // Removing Bob's accepted share takes effect on the next request.
+  assert.equal((await env.req('POST', cal(ALICE, 'team/'), { body: share(`mailto:${BOB}`, 'remove') })).status, 200);
+  assert.equal((await env.req('GET', cal(ALICE, 'team/standup.ics'), { user: BOB })).status, 404);
+  assert.doesNotMatch(await inviteOf(), /bob@example\.test/);
+  // Removing a pending invitation also removes the notification.
+  await env.req('POST', cal(ALICE, 'team/'), { body: share(`mailto:${CAROL}`, 'remove') });
+  assert.equal((await env.req('POST', cal(ALICE, 'team/'), { body: share(`mailto:${CAROL}`, 'read') })).status, 200);
+  const again = await pendingInvite(CAROL);
+  await env.req('POST', cal(ALICE, 'team/'), { body: share(`mailto:${CAROL}`, 'remove') });
+  assert.equal((await env.req('GET', again.href, { user: CAROL })).status, 404);
+});
+
+test('plain grants still apply at once for sharees whose clients never read notifications', async () => {
+  const app = env.inst.app;
+  await app.accounts.addAccount({ address: 'dave@example.test', password: 'dave-secret-1' });
+  assert.equal((await env.req('POST', cal(ALICE, 'team/'), { body: share('mailto:dave@example.test', 'read') })).status, 200);
+  assert.equal((await env.req('GET', cal(ALICE, 'team/standup.ics'), { user: 'dave@example.test', password: 'dave-secret-1' })).status, 200);
+  assert.match(await inviteOf(), /dave@example\.test<\/d:href>.*<cs:invite-accepted\/>/s);
+});
+
+function tokenOfSync(xml: string): string {
+  return /<d:sync-token>([^<]+)<\/d:sync-token>/.exec(xml)![1]!;
+}

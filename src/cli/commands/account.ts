@@ -68,7 +68,7 @@ export function register(program: Command): void {
         o.messages !== undefined ? intArg(o.messages) : undefined);
       print(cmd, { address }, () => `quota set for ${address}`);
     }));
-  account.command('remove <address>').description('delete an account and ALL its mail')
+  account.command('remove <address>').description('delete an account with ALL its mail, calendars and contacts')
     .option('--yes', 'confirm that the mail is to be deleted')
     .action((address: string, o: { yes?: boolean }, cmd: Command) => withApp(cmd, async (app) => {
       if (!o.yes) throw new UsageError(`this deletes ${address} and all its mail; repeat with --yes`);

@@ -11,8 +11,10 @@ export const del: MethodHandler = async (ctx, target) => {
   const ifMatch = ctx.req.headers['if-match'] ?? null;
   if (n.kind === 'object') {
     requirePrivilege(n.parent.access, 'unbind', ctx.server.hrefOf(r.segs.slice(0, -1), true));
-    const ok = await ctx.gw.deleteObject(n.parent.collection, n.object.name, ifMatch);
-    if (!ok) throw new HttpError(412, 'If-Match failed');
+    // RFC 6638 §8.3: If-Schedule-Tag-Match guards scheduling objects like If-Match.
+    const ifScheduleTag = String(ctx.req.headers['if-schedule-tag-match'] ?? '').trim() || null;
+    const ok = await ctx.gw.deleteObject(n.parent.collection, n.object.name, ifMatch, ifScheduleTag);
+    if (!ok) throw new HttpError(412, ifScheduleTag ? 'If-Match or If-Schedule-Tag-Match failed' : 'If-Match failed');
     if (ctx.sched && n.parent.collection.kind === 'calendar' && n.parent.owner.id === ctx.user.id) {
       await ctx.sched.afterDelete(ctx.user, n.object.data).catch((e: Error) =>
         ctx.app.log.warn({ event: 'dav.schedule.failed', err: e.message }, 'implicit scheduling failed'));
@@ -22,6 +24,7 @@ export const del: MethodHandler = async (ctx, target) => {
   }
   if (n.kind === 'collection') {
     if (ifMatch) throw new HttpError(412, 'collections have no ETag');
+    if (n.collection.kind === 'schedule-inbox' || n.collection.kind === 'notifications') throw new HttpError(403, 'this collection is kept by the server');
     if (n.mounted) {
       const direct = (await ctx.gw.listShares(n.collection.id)).some((g) => g.granteeAccountId === ctx.user.id);
       if (!direct) throw new HttpError(403, 'this share comes from a group; ask the owner to remove it');

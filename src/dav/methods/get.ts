@@ -24,6 +24,8 @@ export const get: MethodHandler = async (ctx, target) => {
     type = o.contentType;
     etag = o.etag;
     modified = o.updatedAt;
+    // RFC 6638 §3.2.10: clients keep the tag for If-Schedule-Tag-Match.
+    if (o.scheduleTag) ctx.res.setHeader('Schedule-Tag', o.scheduleTag);
   } else if (n.kind === 'gal-card') {
     body = Buffer.from(n.data);
     type = 'text/vcard; charset=utf-8';

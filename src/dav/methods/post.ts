@@ -1,10 +1,17 @@
-// POST on a calendar collection: calendarserver-sharing (CS:share) to grant or revoke access
-// by mailto: or principal href, and CS:publish-calendar / CS:unpublish-calendar for the secret
-// subscription link. Owner only. BUGS: CS:share-reply/notifications (invite acceptance) are not
-// implemented: grants take effect at once and the share appears in the sharee's home.
+// POST on a calendar or address book: calendarserver-sharing (CS:share) to grant or revoke
+// access by mailto: or principal href, and CS:publish-calendar / CS:unpublish-calendar for the
+// secret subscription link (owner only). POST on the user's own calendar home (or notification
+// collection): CS:invite-reply / CS:share-reply, the sharee's answer to an invitation.
+// Invitations: a CS:share set for an account whose client reads notifications (its notification
+// collection exists: the client has opened its CS:notification-URL) is a pending grant plus an
+// invite notification, in force once the sharee accepts; for every other sharee (clients without
+// notification support, groups) and from the CLI a grant applies at once, so no share can hang
+// in a client that cannot answer it. Removal is always immediate.
+import { inviteNotificationXml, parseInviteReply } from '../../protocols/dav/sharing.js';
 import { parseShare } from '../../protocols/dav/requests.js';
-import { NS } from '../../protocols/dav/xml.js';
-import { HttpError, type MethodHandler } from '../types.js';
+import { d, NS, serializeXml, x } from '../../protocols/dav/xml.js';
+import type { Home } from '../../services/groupware/groupware.service.js';
+import { HttpError, type DavContext, type MethodHandler } from '../types.js';
 import { mustExist, requirePrivilege } from '../util.js';
 import { outboxPost } from './outbox.js';
 
@@ -15,7 +22,15 @@ export const post: MethodHandler = async (ctx, target) => {
     await outboxPost(ctx);
     return;
   }
-  if (n.kind !== 'collection' || n.collection.kind === 'collection') throw new HttpError(405, 'POST is not supported here');
+  const ownHome = n.kind === 'home' && n.owner.id === ctx.user.id && n.home !== 'files';
+  const ownNotifications = n.kind === 'collection' && n.collection.kind === 'notifications' && n.access === 'owner';
+  if (ownHome || ownNotifications) {
+    const root = ctx.xml();
+    if (!root) throw new HttpError(400, 'POST needs an XML body');
+    await inviteReply(ctx, root);
+    return;
+  }
+  if (n.kind !== 'collection' || (n.collection.kind !== 'calendar' && n.collection.kind !== 'addressbook')) throw new HttpError(405, 'POST is not supported here');
   requirePrivilege(n.access, 'write', r.href);
   const root = ctx.xml();
   if (!root) throw new HttpError(400, 'POST needs an XML body');
@@ -32,12 +47,41 @@ export const post: MethodHandler = async (ctx, target) => {
     if (!grantee) throw new HttpError(403, `unknown sharee ${ch.href}`);
     if (grantee.accountId === ctx.user.id) throw new HttpError(403, 'cannot share with yourself');
     if (ch.access === null) await ctx.gw.revoke(n.collection.id, grantee);
-    else await ctx.gw.grant(n.collection.id, grantee, ch.access);
+    else if (grantee.accountId && await ctx.gw.special(grantee.accountId, 'notifications', false)) {
+      await ctx.gw.invite(n.collection.id, grantee.accountId, ch.access, (uid) => inviteNotificationXml({
+        uid, sharee: `mailto:${grantee.address}`, access: ch.access!, hostUrl: r.href, organizerHref: ctx.server.principalHref(n.owner),
+        organizerName: n.owner.displayName || n.owner.address, summary: n.collection.displayName || n.collection.path,
+        sharedType: n.collection.kind === 'addressbook' ? 'addressbook' : 'calendar', components: n.collection.components.split(',').filter(Boolean), now: Date.now(),
+      }));
+    } else await ctx.gw.grant(n.collection.id, grantee, ch.access);
   }
   ctx.res.status(200).end();
 };
 
-async function resolveGrantee(ctx: Parameters<typeof post>[0], href: string): Promise<{ accountId?: number; groupId?: number } | null> {
+/** The sharee accepts or declines an invitation; on accept the answer names where the share is mounted. */
+async function inviteReply(ctx: DavContext, root: NonNullable<ReturnType<DavContext['xml']>>): Promise<void> {
+  const reply = parseInviteReply(root);
+  let share = reply.inReplyTo ? await ctx.gw.inviteByUid(ctx.user.id, reply.inReplyTo) : null;
+  if (!share && reply.hostUrl) {
+    // The shared collection is invisible to the sharee until accepted: found by its path.
+    const segs = ctx.server.hrefToSegs(reply.hostUrl);
+    const owner = segs && segs.length >= 3 && (segs[0] === 'calendars' || segs[0] === 'addressbooks') ? await ctx.app.accounts.getAccount(segs[1]!) : null;
+    const c = owner ? await ctx.gw.getCollection(owner.id, segs![0] as Home, segs!.slice(2).join('/')) : null;
+    if (c) share = (await ctx.gw.listShares(c.id)).find((s) => s.granteeAccountId === ctx.user.id && s.inviteUid !== null) ?? null;
+  }
+  if (!share) throw new HttpError(403, 'no such invitation', x(NS.CS, 'valid-invite'));
+  // Accepting an accepted share again is harmless; declining one the sharee had accepted leaves it.
+  if (!(share.status === 'accepted' && reply.accept)) await ctx.gw.answerInvite(share, reply.accept);
+  if (!reply.accept) {
+    ctx.res.status(204).end();
+    return;
+  }
+  const c = await ctx.gw.getCollectionById(share.collectionId);
+  const mounted = c ? ctx.server.hrefOf([c.home, ctx.user.address, `shared-${c.id}`], true) : null;
+  ctx.res.status(200).type('application/xml; charset=utf-8').send(serializeXml(x(NS.CS, 'shared-as', mounted ? d('href', mounted) : undefined)));
+}
+
+async function resolveGrantee(ctx: DavContext, href: string): Promise<{ accountId?: number; groupId?: number; address: string } | null> {
   let address = href.trim();
   if (/^mailto:/i.test(address)) address = address.slice(7);
   else {
@@ -46,8 +90,8 @@ async function resolveGrantee(ctx: Parameters<typeof post>[0], href: string): Pr
     address = segs[2]!;
   }
   const acc = await ctx.app.accounts.getAccount(address);
-  if (acc && !acc.deletedAt) return { accountId: acc.id };
+  if (acc && !acc.deletedAt) return { accountId: acc.id, address: acc.address };
   const { groups } = await ctx.gw.galSource();
-  const g = groups.find((x) => x.address === address.toLowerCase());
-  return g ? { groupId: g.id } : null;
+  const g = groups.find((y) => y.address === address.toLowerCase());
+  return g ? { groupId: g.id, address: g.address } : null;
 }

@@ -2,8 +2,13 @@
 // Calendar and address book bodies are validated by the CalDAV/CardDAV plugins (preconditions
 // come back as DAV:error bodies); plain collections take any bytes. Strong ETags; If-Match and
 // If-None-Match: * are checked inside the write transaction, so concurrent clients cannot
-// overwrite each other's changes. Must not: create intermediate collections (409) or accept a
-// body over the size limits.
+// overwrite each other's changes. Calendar objects with an ORGANIZER are scheduling objects
+// (RFC 6638): If-Schedule-Tag-Match is checked the same way, a new Schedule-Tag is returned, and
+// when implicit scheduling wrote SCHEDULE-STATUS back into the stored copy no ETag is returned
+// (the stored body is no longer the client's; RFC 4791 §5.3.4), nor when an organizer's update
+// made with If-Schedule-Tag-Match had attendee answers merged back in. Must not: create intermediate
+// collections (409) or accept a body over the size limits.
+import { schedulingInfo } from '../../protocols/dav/itip.js';
 import { x, NS } from '../../protocols/dav/xml.js';
 import type { NewObject } from '../../services/groupware/groupware.service.js';
 import { HttpError, type CollectionNode, type MethodHandler } from '../types.js';
@@ -36,6 +41,17 @@ export const put: MethodHandler = async (ctx, target) => {
       break;
     }
   }
+  // An organizer's update against a Schedule-Tag keeps the attendee answers merged since (RFC 6638 §3.2.10).
+  const ifScheduleTagMatch = headerOf(ctx.req.headers['if-schedule-tag-match']);
+  let merged = false;
+  if (object && ifScheduleTagMatch && ctx.sched && isResolved(target) && target.node.kind === 'object' && parent.collection.kind === 'calendar' && parent.owner.id === ctx.user.id) {
+    const stored = target.node.object.data;
+    const data = stored ? await ctx.sched.keepAnswers(ctx.user, stored, object.data) : object.data;
+    if (data !== object.data) {
+      object = ctx.server.plugins.map((p) => p.validatePut?.(ctx, parent, name, data, ct)).find((v) => v)?.object ?? object;
+      merged = object.data === data;
+    }
+  }
   if (!object) {
     if (parent.collection.kind !== 'collection') throw new HttpError(403, 'unsupported resource');
     object = { data: ctx.body.toString('base64'), size: ctx.body.length, contentType: ct, uid: null, componentType: null, firstStart: null, lastEnd: null, recurring: false };
@@ -48,7 +64,10 @@ export const put: MethodHandler = async (ctx, target) => {
   }
   const ifMatch = ctx.req.headers['if-match'] ?? null;
   const inm = String(ctx.req.headers['if-none-match'] ?? '').trim();
-  const result = await ctx.gw.putObject(parent.collection, name, object, { ifMatch, ifNoneMatchStar: inm === '*' });
+  const scheduling = parent.collection.kind === 'calendar' && !!schedulingInfo(object.data)?.organizer;
+  const result = await ctx.gw.putObject(parent.collection, name, object, {
+    ifMatch, ifNoneMatchStar: inm === '*', ifScheduleTagMatch, scheduleTag: scheduling ? 'new' : 'none',
+  });
   if (!result.ok) {
     if (result.reason === 'precondition') throw new HttpError(412, 'precondition failed');
     const ns = parent.collection.kind === 'addressbook' ? NS.CARDDAV : NS.CALDAV;
@@ -56,11 +75,20 @@ export const put: MethodHandler = async (ctx, target) => {
       x(ns, 'no-uid-conflict', x(NS.DAV, 'href', ctx.server.hrefOf([...(isResolved(target) ? target.segs.slice(0, -1) : target.segs.slice(0, -1)), result.conflictName!], false))));
   }
   // Implicit scheduling (RFC 6638 §3.2) for objects in the user's own calendars.
+  let rewritten = false;
   if (ctx.sched && parent.collection.kind === 'calendar' && parent.owner.id === ctx.user.id) {
     const before = isResolved(target) && target.node.kind === 'object' ? target.node.object.data : null;
-    await ctx.sched.afterPut(ctx.user, before, object.data).catch((e: Error) =>
-      ctx.app.log.warn({ event: 'dav.schedule.failed', err: e.message }, 'implicit scheduling failed'));
+    rewritten = await ctx.sched.afterPut(ctx.user, before, object.data, { collection: parent.collection, name, etag: result.etag }).catch((e: Error) => {
+      ctx.app.log.warn({ event: 'dav.schedule.failed', err: e.message }, 'implicit scheduling failed');
+      return false;
+    });
   }
-  ctx.res.setHeader('ETag', result.etag);
+  if (!rewritten && !merged) ctx.res.setHeader('ETag', result.etag);
+  if (result.object.scheduleTag) ctx.res.setHeader('Schedule-Tag', result.object.scheduleTag);
   ctx.res.status(result.created ? 201 : 204).end();
 };
+
+function headerOf(v: string | string[] | undefined): string | null {
+  const s = Array.isArray(v) ? v.join(',') : v;
+  return s?.trim() ? s.trim() : null;
+}

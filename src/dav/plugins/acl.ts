@@ -25,7 +25,7 @@ export const aclPlugin: DavPlugin = {
     const access = accessOf(n);
     // RFC 6638 §6: scheduling privileges on the user's own outbox and inbox.
     const sched = n.kind === 'schedule-outbox' ? ['schedule-send', 'schedule-send-invite', 'schedule-send-reply', 'schedule-send-freebusy']
-      : n.kind === 'schedule-inbox' ? ['schedule-deliver', 'schedule-deliver-invite', 'schedule-deliver-reply', 'schedule-query-freebusy'] : [];
+      : n.kind === 'schedule-inbox' || (n.kind === 'collection' && n.collection.kind === 'schedule-inbox' && n.access === 'owner') ? ['schedule-deliver', 'schedule-deliver-invite', 'schedule-deliver-reply', 'schedule-query-freebusy'] : [];
     pf.handle(D('current-user-privilege-set'), [...privilegesOf(access).map((p) => d('privilege', privilegeNode(p))),
       ...sched.map((p) => d('privilege', x(NS.CALDAV, p)))]);
     pf.handle(D('supported-privilege-set'), [d('supported-privilege', d('privilege', d('all')), d('abstract'),
@@ -42,6 +42,7 @@ export const aclPlugin: DavPlugin = {
         if (col.access === 'owner') {
           const { accounts, groups } = await ctx.gw.galSource();
           for (const s of await ctx.gw.listShares(col.collection.id)) {
+            if (s.status !== 'accepted') continue; // a pending or declined invitation grants nothing
             const a = s.granteeAccountId ? accounts.find((x) => x.id === s.granteeAccountId) : undefined;
             const g = s.granteeGroupId ? groups.find((x) => x.id === s.granteeGroupId) : undefined;
             const href = a ? ctx.server.principalHref(a) : g ? ctx.server.hrefOf(['principals', 'groups', g.address], true) : null;

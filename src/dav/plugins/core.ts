@@ -31,6 +31,8 @@ function resourcetype(r: Resolved): XNode[] {
     case 'collection':
       if (n.collection.kind === 'calendar') return [d('collection'), x(NS.CALDAV, 'calendar'), ...(n.mounted ? [x(NS.CS, 'shared')] : [])];
       if (n.collection.kind === 'addressbook') return [d('collection'), x(NS.CARDDAV, 'addressbook'), ...(n.mounted ? [x(NS.CS, 'shared')] : [])];
+      if (n.collection.kind === 'schedule-inbox') return [d('collection'), x(NS.CALDAV, 'schedule-inbox')];
+      if (n.collection.kind === 'notifications') return [d('collection'), x(NS.CS, 'notification')];
       return [d('collection')];
     case 'gal': return [d('collection'), x(NS.CARDDAV, 'addressbook')];
     case 'object': case 'gal-card': case 'subscription': return [];

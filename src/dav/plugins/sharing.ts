@@ -1,7 +1,9 @@
 // Sharing plugin (calendarserver-sharing subset, as read by Apple Calendar and DAVx5): CS:invite
-// (who has access), CS:allowed-sharing-modes, CS:publish-url for published calendars, and the
-// owner's sharer info on mounted shares. Grants are made with POST CS:share (methods/post.ts).
-// BUGS: no invitation notifications (grants apply at once); calendar-proxy groups not offered.
+// (who has access, and each sharee's answer: accepted, no response yet, declined),
+// CS:allowed-sharing-modes, CS:publish-url for published calendars, and the owner's sharer
+// info on mounted shares. Grants and invitations are made with POST CS:share, answered with
+// POST CS:invite-reply (methods/post.ts); notifications live in the notification collection
+// (plugins/scheduling.ts). BUGS: calendar-proxy groups not offered.
 import { d, NS, x } from '../../protocols/dav/xml.js';
 import type { DavPlugin } from '../types.js';
 
@@ -12,7 +14,7 @@ export const sharingPlugin: DavPlugin = {
   features: ['calendarserver-sharing'],
   propFind(ctx, r, pf) {
     const n = r.node;
-    if (n.kind !== 'collection' || n.collection.kind === 'collection') return;
+    if (n.kind !== 'collection' || (n.collection.kind !== 'calendar' && n.collection.kind !== 'addressbook')) return;
     if (n.collection.kind === 'calendar') pf.handle(CS('allowed-sharing-modes'), [x(NS.CS, 'can-be-shared'), x(NS.CS, 'can-be-published')]);
     if (n.access === 'owner' && n.collection.kind === 'calendar' && n.collection.publishToken) {
       const host = ctx.req.headers.host ?? ctx.app.config.hostname;
@@ -30,7 +32,7 @@ export const sharingPlugin: DavPlugin = {
         const addr = a?.address ?? g?.address;
         if (!addr) return [];
         return [x(NS.CS, 'user', d('href', `mailto:${addr}`), x(NS.CS, 'common-name', (a?.displayName || g?.displayName) || addr),
-          x(NS.CS, 'invite-accepted'), x(NS.CS, 'access', x(NS.CS, s.access === 'read-write' ? 'read-write' : 'read')))];
+          x(NS.CS, s.status === 'pending' ? 'invite-noresponse' : s.status === 'declined' ? 'invite-declined' : 'invite-accepted'), x(NS.CS, 'access', x(NS.CS, s.access === 'read-write' ? 'read-write' : 'read')))];
       });
     });
   },

@@ -21,7 +21,7 @@ export const syncCollection: ReportHandler = async (ctx, r, body) => {
   requirePrivilege(n.access, 'read', r.href);
   const q = parseSyncCollection(body);
   if (q.level !== '1') throw new HttpError(403, 'only sync-level 1', d('sync-traversal-supported'));
-  let since = 0;
+  let since: number | null = null;
   if (q.token) {
     const m = /^http:\/\/pochtamt\.org\/ns\/sync\/(\d+)-(\d+)$/.exec(q.token);
     if (!m || Number(m[1]) !== n.collection.id) throw new HttpError(403, 'unknown sync token', d('valid-sync-token'));

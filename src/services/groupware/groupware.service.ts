@@ -4,17 +4,25 @@
 // Must not: parse iCalendar/vCard (callers hand in the derived fields) or decide HTTP statuses.
 // Contract highlights: every write bumps the collection's syncToken and logs a dav_change row
 // in the same transaction; candidatesInRange() is a SQL prefilter (callers still evaluate).
-// BUGS: the change log is never compacted; group grants are resolved per call (no cache).
+// The change log is compacted on write (compactChanges): superseded rows go at once, deletion
+// rows beyond the newest TOMBSTONES_KEPT raise the collection's syncFloor, and tokens below
+// the floor are refused (the client resyncs). Schedule inbox and notification collections are
+// ordinary collections of kinds 'schedule-inbox' / 'notifications' (not calendars, so neither
+// free/busy nor UID lookups see them). Share grants may be pending until the sharee accepts.
+// BUGS: group grants are resolved per call (no cache).
 import { createHash, randomBytes } from 'node:crypto';
-import { In, IsNull, type EntityManager } from 'typeorm';
+import { In, IsNull, LessThanOrEqual, MoreThan, type EntityManager } from 'typeorm';
 import {
-  AccountEntity, DavChangeEntity, DavCollectionEntity, DavObjectEntity, DavShareEntity, GroupEntity, GroupMemberEntity,
+  AccountEntity, DavChangeEntity, DavCollectionEntity, DavItipInboundEntity, DavObjectEntity, DavShareEntity, GroupEntity, GroupMemberEntity,
 } from '../../../schemas/entities/index.js';
 import type { Store } from '../../store/store.js';
 import { ServiceError } from '../errors.js';
 
 export type Home = 'calendars' | 'addressbooks' | 'files';
-export type CollectionKind = 'calendar' | 'addressbook' | 'collection';
+export type CollectionKind = 'calendar' | 'addressbook' | 'collection' | 'schedule-inbox' | 'notifications';
+/** Collections the server keeps in every calendar home (names reserved there). */
+export const SCHEDULE_INBOX_PATH = 'inbox';
+export const NOTIFICATIONS_PATH = 'notifications';
 /** What the current user may do with a collection. */
 export type Access = 'owner' | 'read-write' | 'read' | 'freebusy';
 export type GrantAccess = Exclude<Access, 'owner'>;
@@ -38,6 +46,14 @@ export interface PutOptions {
   ifMatch?: string | null;
   /** '*' = must not exist (If-None-Match: *). */
   ifNoneMatchStar?: boolean;
+  /** Required current Schedule-Tag (RFC 6638 §8.3 If-Schedule-Tag-Match). */
+  ifScheduleTagMatch?: string | null;
+  /**
+   * Schedule-Tag of the stored object: 'new' (client change or organizer update: a fresh tag),
+   * 'keep' (server merged replies / SCHEDULE-STATUS: the tag stays; a fresh one if there was
+   * none), 'none' (not a scheduling object). Default 'none'.
+   */
+  scheduleTag?: 'new' | 'keep' | 'none';
 }
 
 export type PutResult =
@@ -45,6 +61,13 @@ export type PutResult =
   | { ok: false; reason: 'precondition' | 'uid-conflict'; conflictName?: string };
 
 export interface ChangeSet { token: number; changed: DavObjectEntity[]; deleted: string[]; truncated: boolean }
+
+/** Messages kept in a schedule inbox; older ones are removed as new ones arrive. */
+export const SCHEDULE_INBOX_KEPT = 500;
+/** Deletion rows kept per collection by compaction; older ones raise the sync floor. */
+export const TOMBSTONES_KEPT = 1000;
+/** Compaction runs inside every COMPACT_EVERY-th write of a collection (token multiple). */
+export const COMPACT_EVERY = 64;
 
 export interface SharedCollection { collection: DavCollectionEntity; access: GrantAccess; owner: AccountEntity }
 
@@ -61,6 +84,10 @@ const ACCESS_RANK: Record<GrantAccess, number> = { freebusy: 1, read: 2, 'read-w
 
 export function etagOf(data: string): string {
   return `"${createHash('sha256').update(data).digest('base64url').slice(0, 27)}"`;
+}
+
+function newScheduleTag(): string {
+  return `"s-${randomBytes(12).toString('base64url')}"`;
 }
 
 export class GroupwareService {
@@ -141,6 +168,7 @@ export class GroupwareService {
     await this.store.write(async ({ em }) => {
       const all = [c, ...await descendants(em, c)];
       const ids = all.map((x) => x.id);
+      for (const s of await em.findBy(DavShareEntity, { collectionId: In(ids) })) await this.dropInvite(em, s);
       await em.delete(DavObjectEntity, { collectionId: In(ids) });
       await em.delete(DavChangeEntity, { collectionId: In(ids) });
       await em.delete(DavShareEntity, { collectionId: In(ids) });
@@ -188,7 +216,7 @@ export class GroupwareService {
   listObjectHeads(collectionId: number): Promise<DavObjectEntity[]> {
     return this.em.find(DavObjectEntity, {
       where: { collectionId }, order: { name: 'ASC' },
-      select: { id: true, collectionId: true, name: true, etag: true, contentType: true, size: true, componentType: true, deadProps: true, createdAt: true, updatedAt: true, uid: true },
+      select: { id: true, collectionId: true, name: true, etag: true, contentType: true, size: true, componentType: true, deadProps: true, createdAt: true, updatedAt: true, uid: true, scheduleTag: true },
     });
   }
 
@@ -275,6 +303,7 @@ export class GroupwareService {
       const existing = await em.findOneBy(DavObjectEntity, { collectionId: c.id, name });
       if (opts.ifNoneMatchStar && existing) return { ok: false, reason: 'precondition' };
       if (opts.ifMatch && (!existing || (opts.ifMatch !== '*' && !etagListHas(opts.ifMatch, existing.etag)))) return { ok: false, reason: 'precondition' };
+      if (opts.ifScheduleTagMatch && (!existing?.scheduleTag || !etagListHas(opts.ifScheduleTagMatch, existing.scheduleTag))) return { ok: false, reason: 'precondition' };
       if (o.uid !== null && c.kind !== 'collection') {
         const clash = await em.findOne(DavObjectEntity, { where: { collectionId: c.id, uid: o.uid }, select: { id: true, name: true } });
         if (clash && clash.name !== name) return { ok: false, reason: 'uid-conflict', conflictName: clash.name };
@@ -282,9 +311,12 @@ export class GroupwareService {
       const token = await this.bump(em, c.id);
       const now = this.now();
       const etag = etagOf(o.data);
+      const mode = opts.scheduleTag ?? 'none';
+      const scheduleTag = mode === 'none' ? null : mode === 'keep' && existing?.scheduleTag ? existing.scheduleTag : newScheduleTag();
       const fields = {
         data: o.data, contentType: o.contentType, uid: o.uid, componentType: o.componentType, firstStart: o.firstStart,
         lastEnd: o.lastEnd, recurring: o.recurring, occurrences: o.occurrences ?? null, etag, size: o.size ?? Buffer.byteLength(o.data), modToken: token, updatedAt: now,
+        scheduleTag,
       };
       let row: DavObjectEntity;
       if (existing) {
@@ -306,12 +338,13 @@ export class GroupwareService {
     });
   }
 
-  /** Deletes one object; false if it was gone or its ETag did not match `ifMatch`. */
-  async deleteObject(c: DavCollectionEntity, name: string, ifMatch?: string | null): Promise<boolean> {
+  /** Deletes one object; false if it was gone or its ETag (Schedule-Tag) did not match `ifMatch` (`ifScheduleTagMatch`). */
+  async deleteObject(c: DavCollectionEntity, name: string, ifMatch?: string | null, ifScheduleTagMatch?: string | null): Promise<boolean> {
     return this.store.write(async ({ em }) => {
-      const existing = await em.findOne(DavObjectEntity, { where: { collectionId: c.id, name }, select: { id: true, etag: true } });
+      const existing = await em.findOne(DavObjectEntity, { where: { collectionId: c.id, name }, select: { id: true, etag: true, scheduleTag: true } });
       if (!existing) return false;
       if (ifMatch && ifMatch !== '*' && !etagListHas(ifMatch, existing.etag)) return false;
+      if (ifScheduleTagMatch && (!existing.scheduleTag || !etagListHas(ifScheduleTagMatch, existing.scheduleTag))) return false;
       const token = await this.bump(em, c.id);
       await em.delete(DavObjectEntity, { id: existing.id });
       await em.save(em.create(DavChangeEntity, { collectionId: c.id, token, name, deleted: true }));
@@ -341,7 +374,18 @@ export class GroupwareService {
   private async bump(em: EntityManager, collectionId: number): Promise<number> {
     await em.increment(DavCollectionEntity, { id: collectionId }, 'syncToken', 1);
     const c = await em.findOneOrFail(DavCollectionEntity, { where: { id: collectionId }, select: { id: true, syncToken: true } });
+    // Amortised: one compaction per COMPACT_EVERY writes keeps the log near one row per name.
+    if (c.syncToken % COMPACT_EVERY === 0) await compactIn(em, collectionId, TOMBSTONES_KEPT);
     return c.syncToken;
+  }
+
+  /**
+   * Compacts one collection's change log now (writes also do it every COMPACT_EVERY tokens):
+   * keeps the newest row per name and the newest `keepTombstones` deletions; the floor rises
+   * to the newest deletion dropped. Returns the collection's floor afterwards.
+   */
+  compactChanges(collectionId: number, keepTombstones = TOMBSTONES_KEPT): Promise<number> {
+    return this.store.write(({ em }) => compactIn(em, collectionId, keepTombstones));
   }
 
   // ---- scheduling lookups ---------------------------------------------------------------------
@@ -370,19 +414,22 @@ export class GroupwareService {
   // ---- sync ---------------------------------------------------------------------------------
 
   /**
-   * Changes after `since` (0 = initial sync: every member). null if `since` is in the future of
-   * this collection (a token from elsewhere). With `limit`, stops after that many names and
-   * returns the token reached, with truncated = true.
+   * Changes after `since` (null = initial sync: every member, no removals). null if `since` is
+   * in the future of this collection (a token from elsewhere) or below its compaction floor.
+   * A token 0 (issued while the collection was still empty) is an ordinary token: its answer
+   * includes removals. With `limit`, stops after that many names and returns the token
+   * reached, with truncated = true.
    */
-  async changesSince(c: DavCollectionEntity, since: number, limit: number | null): Promise<ChangeSet | null> {
+  async changesSince(c: DavCollectionEntity, since: number | null, limit: number | null): Promise<ChangeSet | null> {
     const fresh = await this.em.findOneByOrFail(DavCollectionEntity, { id: c.id });
-    if (since > fresh.syncToken || since < 0) return null;
-    if (since === 0) {
+    if (since !== null && (since > fresh.syncToken || since < 0)) return null;
+    if (since === null) {
       const all = await this.listObjects(c.id);
       return { token: fresh.syncToken, changed: all, deleted: [], truncated: false };
     }
-    const rows = await this.em.find(DavChangeEntity, { where: { collectionId: c.id }, order: { token: 'ASC' } })
-      .then((r) => r.filter((x) => x.token > since));
+    // Deletions at or below the floor were compacted away: the answer would miss them.
+    if (since < fresh.syncFloor) return null;
+    const rows = await this.em.find(DavChangeEntity, { where: { collectionId: c.id, token: MoreThan(since) }, order: { token: 'ASC' } });
     const last = new Map<string, { token: number; deleted: boolean }>();
     let token = fresh.syncToken;
     let truncated = false;
@@ -418,8 +465,8 @@ export class GroupwareService {
 
   private async grantsFor(accountId: number): Promise<DavShareEntity[]> {
     const groups = await this.groupsOf(accountId);
-    const direct = await this.em.findBy(DavShareEntity, { granteeAccountId: accountId });
-    const viaGroups = groups.length ? await this.em.findBy(DavShareEntity, { granteeGroupId: In(groups) }) : [];
+    const direct = await this.em.findBy(DavShareEntity, { granteeAccountId: accountId, status: 'accepted' });
+    const viaGroups = groups.length ? await this.em.findBy(DavShareEntity, { granteeGroupId: In(groups), status: 'accepted' }) : [];
     return [...direct, ...viaGroups];
   }
 
@@ -428,8 +475,8 @@ export class GroupwareService {
     if (c.ownerId === accountId) return 'owner';
     const groups = await this.groupsOf(accountId);
     const rows = await this.em.findBy(DavShareEntity, [
-      { collectionId: c.id, granteeAccountId: accountId },
-      ...(groups.length ? [{ collectionId: c.id, granteeGroupId: In(groups) }] : []),
+      { collectionId: c.id, granteeAccountId: accountId, status: 'accepted' },
+      ...(groups.length ? [{ collectionId: c.id, granteeGroupId: In(groups), status: 'accepted' }] : []),
     ]);
     return strongest(rows.map((r) => r.access as GrantAccess));
   }
@@ -456,25 +503,151 @@ export class GroupwareService {
     return this.em.find(DavShareEntity, { where: { collectionId }, order: { id: 'ASC' } });
   }
 
-  /** Grants (or changes) access for one account or group; replaces an earlier grant to it. */
+  /** Grants (or changes) access for one account or group at once; replaces an earlier grant to it. */
   async grant(collectionId: number, grantee: { accountId?: number; groupId?: number }, access: GrantAccess): Promise<void> {
     if (!grantee.accountId === !grantee.groupId) throw new ServiceError('INVALID', 'grant to exactly one account or group');
     await this.store.write(async ({ em }) => {
       const where = grantee.accountId ? { collectionId, granteeAccountId: grantee.accountId } : { collectionId, granteeGroupId: grantee.groupId! };
+      for (const old of await em.findBy(DavShareEntity, where)) await this.dropInvite(em, old);
       await em.delete(DavShareEntity, where);
       await em.save(em.create(DavShareEntity, {
-        collectionId, granteeAccountId: grantee.accountId ?? null, granteeGroupId: grantee.groupId ?? null, access, createdAt: this.now(),
+        collectionId, granteeAccountId: grantee.accountId ?? null, granteeGroupId: grantee.groupId ?? null, access, status: 'accepted',
+        inviteUid: null, createdAt: this.now(),
       }));
       await em.increment(DavCollectionEntity, { id: collectionId }, 'syncToken', 1);
     });
   }
 
+  /**
+   * Invites one account (calendarserver-sharing): a pending grant plus an invite notification
+   * (`notification(uid)` is its XML body) in the sharee's notification collection. An already
+   * accepted grant only changes its access (no new invitation); a declined one is re-invited.
+   */
+  async invite(collectionId: number, accountId: number, access: GrantAccess, notification: (uid: string) => string): Promise<DavShareEntity> {
+    return this.store.write(async ({ em }) => {
+      const old = await em.findOneBy(DavShareEntity, { collectionId, granteeAccountId: accountId });
+      if (old?.status === 'accepted') {
+        await em.update(DavShareEntity, { id: old.id }, { access });
+        await em.increment(DavCollectionEntity, { id: collectionId }, 'syncToken', 1);
+        return Object.assign(old, { access });
+      }
+      if (old) {
+        await this.dropInvite(em, old);
+        await em.delete(DavShareEntity, { id: old.id });
+      }
+      const uid = randomBytes(16).toString('hex');
+      const row = await em.save(em.create(DavShareEntity, {
+        collectionId, granteeAccountId: accountId, granteeGroupId: null, access, status: 'pending', inviteUid: uid, createdAt: this.now(),
+      }));
+      const box = await this.specialIn(em, accountId, 'notifications');
+      await this.storeRawIn(em, box, `${uid}.xml`, notification(uid), 'application/xml; charset=utf-8');
+      await em.increment(DavCollectionEntity, { id: collectionId }, 'syncToken', 1);
+      return row;
+    });
+  }
+
+  /** The sharee's pending (or answered) invitation with this UID, or null. */
+  inviteByUid(accountId: number, uid: string): Promise<DavShareEntity | null> {
+    return this.em.findOneBy(DavShareEntity, { granteeAccountId: accountId, inviteUid: uid });
+  }
+
+  /** The sharee's answer to an invitation: the grant takes effect or is marked declined; the notification goes. */
+  async answerInvite(share: DavShareEntity, accept: boolean): Promise<void> {
+    await this.store.write(async ({ em }) => {
+      await this.dropInvite(em, share);
+      await em.update(DavShareEntity, { id: share.id }, { status: accept ? 'accepted' : 'declined' });
+      await em.increment(DavCollectionEntity, { id: share.collectionId }, 'syncToken', 1);
+    });
+    share.status = accept ? 'accepted' : 'declined';
+  }
+
+  /** Removes a grant (and any outstanding invitation) at once. */
   async revoke(collectionId: number, grantee: { accountId?: number; groupId?: number }): Promise<void> {
     await this.store.write(async ({ em }) => {
-      if (grantee.accountId) await em.delete(DavShareEntity, { collectionId, granteeAccountId: grantee.accountId });
-      if (grantee.groupId) await em.delete(DavShareEntity, { collectionId, granteeGroupId: grantee.groupId });
+      const where = grantee.accountId ? { collectionId, granteeAccountId: grantee.accountId } : grantee.groupId ? { collectionId, granteeGroupId: grantee.groupId } : null;
+      if (!where) return;
+      for (const old of await em.findBy(DavShareEntity, where)) await this.dropInvite(em, old);
+      await em.delete(DavShareEntity, where);
       await em.increment(DavCollectionEntity, { id: collectionId }, 'syncToken', 1);
     });
+  }
+
+  /** Deletes the invite notification of a grant from the sharee's notification collection. */
+  private async dropInvite(em: EntityManager, share: DavShareEntity): Promise<void> {
+    if (!share.inviteUid || !share.granteeAccountId) return;
+    const box = await em.findOneBy(DavCollectionEntity, { ownerId: share.granteeAccountId, home: 'calendars', path: NOTIFICATIONS_PATH, kind: 'notifications' });
+    if (box) await this.deleteIn(em, box.id, `${share.inviteUid}.xml`);
+  }
+
+  // ---- server-kept collections (schedule inbox, notifications) --------------------------------
+
+  /**
+   * The owner's schedule inbox or notification collection, created on first use. null when a
+   * collection of another kind already holds the name (created before the name was reserved).
+   */
+  async special(ownerId: number, kind: 'schedule-inbox' | 'notifications', create = true): Promise<DavCollectionEntity | null> {
+    const path = kind === 'schedule-inbox' ? SCHEDULE_INBOX_PATH : NOTIFICATIONS_PATH;
+    const found = await this.em.findOneBy(DavCollectionEntity, { ownerId, home: 'calendars', path });
+    if (found || !create) return found?.kind === kind ? found : null;
+    try {
+      return await this.store.write(({ em }) => this.specialIn(em, ownerId, kind));
+    } catch (e) {
+      // A concurrent first use (PostgreSQL) created it: the unique index decides.
+      const again = await this.em.findOneBy(DavCollectionEntity, { ownerId, home: 'calendars', path, kind });
+      if (again) return again;
+      throw e;
+    }
+  }
+
+  private async specialIn(em: EntityManager, ownerId: number, kind: 'schedule-inbox' | 'notifications'): Promise<DavCollectionEntity> {
+    const path = kind === 'schedule-inbox' ? SCHEDULE_INBOX_PATH : NOTIFICATIONS_PATH;
+    const found = await em.findOneBy(DavCollectionEntity, { ownerId, home: 'calendars', path });
+    if (found) {
+      if (found.kind !== kind) throw new ServiceError('EXISTS', `${path} is taken by another collection`);
+      return found;
+    }
+    return em.save(this.newCollection(em, ownerId, 'calendars', path, kind, {
+      displayName: kind === 'schedule-inbox' ? 'Inbox' : 'Notifications', components: kind === 'schedule-inbox' ? 'VEVENT,VTODO' : '',
+    }));
+  }
+
+  /**
+   * Stores an iTIP message in the owner's schedule inbox (RFC 6638 §4.1); returns its name.
+   * Many clients never empty the inbox (the server already applied the message), so only the
+   * newest SCHEDULE_INBOX_KEPT messages are kept; older ones are removed (and synced as such).
+   */
+  async toScheduleInbox(ownerId: number, itip: string, componentType: string | null): Promise<string> {
+    return this.store.write(async ({ em }) => {
+      const box = await this.specialIn(em, ownerId, 'schedule-inbox');
+      const name = `${randomBytes(12).toString('hex')}.ics`;
+      await this.storeRawIn(em, box, name, itip, 'text/calendar; charset=utf-8', componentType);
+      const old = await em.find(DavObjectEntity, {
+        where: { collectionId: box.id }, order: { id: 'DESC' }, skip: SCHEDULE_INBOX_KEPT, take: 100, select: { id: true, name: true },
+      });
+      for (const o of old) await this.deleteIn(em, box.id, o.name);
+      return name;
+    });
+  }
+
+  /** A server-made object (inbox message, notification): no UID rules, no schedule tag. */
+  private async storeRawIn(em: EntityManager, c: DavCollectionEntity, name: string, data: string, contentType: string, componentType: string | null = null): Promise<void> {
+    const token = await this.bump(em, c.id);
+    const now = this.now();
+    await em.delete(DavObjectEntity, { collectionId: c.id, name });
+    await em.save(em.create(DavObjectEntity, {
+      collectionId: c.id, name, uid: null, contentType, etag: etagOf(data), data, size: Buffer.byteLength(data), componentType,
+      firstStart: null, lastEnd: null, recurring: false, occurrences: '', deadProps: '{}', modToken: token, scheduleTag: null,
+      createdAt: now, updatedAt: now,
+    }));
+    await em.save(em.create(DavChangeEntity, { collectionId: c.id, token, name, deleted: false }));
+  }
+
+  private async deleteIn(em: EntityManager, collectionId: number, name: string): Promise<void> {
+    const existing = await em.findOne(DavObjectEntity, { where: { collectionId, name }, select: { id: true } });
+    if (!existing) return;
+    const token = await this.bump(em, collectionId);
+    await em.delete(DavObjectEntity, { id: existing.id });
+    await em.save(em.create(DavChangeEntity, { collectionId, token, name, deleted: true }));
   }
 
   // ---- publishing (subscription links) --------------------------------------------------------
@@ -518,6 +691,54 @@ export class GroupwareService {
     const members = groups.length ? await this.em.findBy(GroupMemberEntity, { groupId: In(groups.map((g) => g.id)) }) : [];
     return { accounts: accounts.filter((a) => a.enabled), groups, members };
   }
+}
+
+/**
+ * Removes every piece of DAV data of an account inside the caller's transaction (account
+ * deletion): its collections with their objects (occurrences included), change log and
+ * subscription links, grants made on them (and the invitations they left in sharees'
+ * notification collections), grants made to it, and its queued iMIP messages.
+ */
+export async function deleteDavDataIn(em: EntityManager, accountId: number): Promise<void> {
+  const ids = (await em.find(DavCollectionEntity, { where: { ownerId: accountId }, select: { id: true } })).map((c) => c.id);
+  for (let i = 0; i < ids.length; i += OBJECTS_BY_IDS_CHUNK) {
+    const chunk = ids.slice(i, i + OBJECTS_BY_IDS_CHUNK);
+    // Invitations this account sent that are still waiting in other users' notification collections.
+    for (const s of await em.findBy(DavShareEntity, { collectionId: In(chunk) })) {
+      if (!s.inviteUid || !s.granteeAccountId || s.granteeAccountId === accountId) continue;
+      const box = await em.findOneBy(DavCollectionEntity, { ownerId: s.granteeAccountId, home: 'calendars', path: NOTIFICATIONS_PATH, kind: 'notifications' });
+      if (box) await em.delete(DavObjectEntity, { collectionId: box.id, name: `${s.inviteUid}.xml` });
+    }
+    await em.delete(DavObjectEntity, { collectionId: In(chunk) });
+    await em.delete(DavChangeEntity, { collectionId: In(chunk) });
+    await em.delete(DavShareEntity, { collectionId: In(chunk) });
+    await em.delete(DavCollectionEntity, { id: In(chunk) });
+  }
+  await em.delete(DavShareEntity, { granteeAccountId: accountId });
+  await em.delete(DavItipInboundEntity, { accountId });
+}
+
+/**
+ * Change-log compaction of one collection (see GroupwareService.compactChanges): drops rows
+ * superseded by a newer row for the same name, then deletion rows beyond the newest
+ * `keepTombstones`, raising syncFloor to the newest deletion dropped.
+ */
+async function compactIn(em: EntityManager, collectionId: number, keepTombstones: number): Promise<number> {
+  const q = (n: string) => em.connection.driver.escape(n);
+  const t = em.connection.getMetadata(DavChangeEntity).tableName;
+  const p = em.connection.options.type === 'postgres' ? (i: number) => `$${i}` : () => '?';
+  // Superseded rows: every row but the newest for its name (one statement, both databases).
+  await em.query(`DELETE FROM ${q(t)} WHERE ${q('collectionId')} = ${p(1)} AND ${q('id')} NOT IN `
+    + `(SELECT MAX(${q('id')}) FROM ${q(t)} WHERE ${q('collectionId')} = ${p(2)} GROUP BY ${q('name')})`, [collectionId, collectionId]);
+  const cut = await em.find(DavChangeEntity, {
+    where: { collectionId, deleted: true }, order: { token: 'DESC' }, skip: keepTombstones, take: 1, select: { id: true, token: true },
+  });
+  const c = await em.findOneOrFail(DavCollectionEntity, { where: { id: collectionId }, select: { id: true, syncFloor: true } });
+  if (!cut.length) return c.syncFloor;
+  const floor = Math.max(c.syncFloor, cut[0]!.token);
+  await em.delete(DavChangeEntity, { collectionId, deleted: true, token: LessThanOrEqual(cut[0]!.token) });
+  await em.update(DavCollectionEntity, { id: collectionId }, { syncFloor: floor });
+  return floor;
 }
 
 function strongest(list: GrantAccess[]): GrantAccess | null {

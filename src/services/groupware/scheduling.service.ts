@@ -3,15 +3,24 @@
 // calendar and external attendees get an iMIP REQUEST/CANCEL through delivery (the outbound
 // queue); when an attendee changes their PARTSTAT, the organizer's copy is updated (internal) or
 // an iMIP REPLY is sent (external). processIncoming() applies an iTIP message that arrived by
-// mail (REPLY / CANCEL / REQUEST) to the recipient's calendar, matched by UID.
+// mail (REPLY / CANCEL / REQUEST) to the recipient's calendar, matched by UID, once delivery
+// vouched for the sender (see imip-inbound.ts): a REPLY only from the attendee it speaks for, a
+// REQUEST / CANCEL only from the organizer of the copy it touches.
+// Every message delivered internally (and every iMIP message applied) is also left as an iTIP
+// resource in the recipient's schedule inbox (RFC 6638 §4.1), for clients that read it.
+// Schedule-Tag (RFC 6638 §3.2.10): a client's PUT and an organizer's update to an attendee
+// copy give a new tag; merging a reply into the organizer's copy, or SCHEDULE-STATUS, keeps it.
 // Must not: schedule for SCHEDULE-AGENT=CLIENT attendees, or loop (server-made updates never
-// trigger scheduling again). BUGS: no Schedule-Tag (RFC 6638 §3.2.10); the schedule inbox stays
-// empty (messages are applied straight to calendars); per-occurrence replies are whole-object.
-import type { AccountEntity } from '../../../schemas/entities/index.js';
+// trigger scheduling again). An attendee's answer for one occurrence (an overridden instance
+// with its own PARTSTAT) is replied for that instance only and lands in the organizer's copy as
+// an overridden instance; an organizer's update keeps each attendee's earlier answers.
+import type { AccountEntity, DavCollectionEntity } from '../../../schemas/entities/index.js';
 import type { DeliveryService } from '../../delivery/delivery.service.js';
 import type { Logger } from '../../observability/logger.js';
 import { checkCalendarObject } from '../../protocols/dav/icalendar.js';
-import { imipMessage, itipFromObject, itipReply, methodOf, schedulingInfo, storable, withPartstat } from '../../protocols/dav/itip.js';
+import {
+  attendeeInstances, imipMessage, itipFromObject, itipReply, mergeAttendeeAnswers, methodOf, schedulingInfo, storable, withScheduleStatus,
+} from '../../protocols/dav/itip.js';
 import type { AccountService } from '../account.service.js';
 import { newQueueId } from '../trace.service.js';
 import type { GroupwareService } from './groupware.service.js';
@@ -26,28 +35,56 @@ export class SchedulingService {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Called after `user` stored `newData` (replacing `oldData`, if any) in one of their calendars. */
-  async afterPut(user: AccountEntity, oldData: string | null, newData: string): Promise<void> {
+  /**
+   * Called after `user` stored `newData` (replacing `oldData`, if any) as `stored` in one of
+   * their calendars. For an organizer, each attendee's SCHEDULE-STATUS (RFC 6638 §3.2.9) is
+   * written back into the stored copy (same Schedule-Tag); returns true when the stored data
+   * was changed that way (the PUT must then not return an ETag: it is not the client's body).
+   */
+  async afterPut(user: AccountEntity, oldData: string | null, newData: string, stored?: { collection: DavCollectionEntity; name: string; etag: string }): Promise<boolean> {
     const info = schedulingInfo(newData);
     const old = oldData ? schedulingInfo(oldData) : null;
-    if (!info?.organizer) return;
+    if (!info?.organizer) return false;
     if (await this.isSelf(user, info.organizer)) {
       const keep = new Set(info.attendees.map((a) => a.address));
+      const statuses = new Map<string, string>();
       for (const a of info.attendees) {
         if (a.address === info.organizer || a.scheduleAgent !== 'SERVER') continue;
-        await this.sendRequest(user, a.address, newData);
+        statuses.set(a.address, await this.sendRequest(user, a.address, newData).catch((e: Error) => {
+          this.log.warn({ event: 'dav.schedule.failed', to: a.address, err: e.message }, 'invitation not delivered');
+          return '5.1';
+        }));
       }
       for (const a of old?.attendees ?? []) {
         if (keep.has(a.address) || a.address === info.organizer || a.scheduleAgent !== 'SERVER') continue;
         await this.sendCancel(user, a.address, oldData!);
       }
-      return;
+      if (!stored || !statuses.size) return false;
+      const withStatus = withScheduleStatus(newData, statuses);
+      if (withStatus === newData) return false;
+      return this.store(stored.collection.id, stored.name, withStatus, 'keep', stored.etag);
     }
     const me = await this.attendeeAddress(user, info.attendees.map((a) => a.address));
-    if (!me) return;
-    const now = info.attendees.find((a) => a.address === me)!.partstat;
-    const before = old?.attendees.find((a) => a.address === me)?.partstat ?? 'NEEDS-ACTION';
-    if (now !== before) await this.sendReply(user, me, info.organizer, newData, now);
+    if (!me) return false;
+    // Answers per instance ('' = the whole series); a new override answering like the series did is no change.
+    const now = attendeeInstances(newData, me);
+    const before = oldData ? attendeeInstances(oldData, me) : new Map<string, string>();
+    const changed = [...now].filter(([k, ps]) => ps !== (before.get(k) ?? before.get('') ?? 'NEEDS-ACTION')).map(([k]) => k);
+    if (changed.length) await this.sendReply(user, me, info.organizer, newData, changed.includes('') ? null : changed);
+    return false;
+  }
+
+  /**
+   * RFC 6638 §3.2.10: an organizer's update made against a Schedule-Tag (If-Schedule-Tag-Match)
+   * may be based on a copy older than the attendee answers merged since (they keep the tag);
+   * those answers are kept rather than reset. Returns `incoming` itself when nothing changed.
+   */
+  async keepAnswers(user: AccountEntity, stored: string, incoming: string): Promise<string> {
+    const info = schedulingInfo(incoming);
+    if (!info?.organizer || !(await this.isSelf(user, info.organizer))) return incoming;
+    let data = incoming;
+    for (const a of info.attendees) if (a.address !== info.organizer) data = mergeAttendeeAnswers(data, stored, a.address, 'NEEDS-ACTION');
+    return data;
   }
 
   /** Called after `user` deleted `oldData`: organizers cancel, attendees decline. */
@@ -62,30 +99,47 @@ export class SchedulingService {
       return;
     }
     const me = await this.attendeeAddress(user, info.attendees.map((a) => a.address));
-    if (me && info.attendees.find((a) => a.address === me)!.partstat !== 'DECLINED') await this.sendReply(user, me, info.organizer, oldData, 'DECLINED');
+    if (me && info.attendees.find((a) => a.address === me)!.partstat !== 'DECLINED') await this.sendReply(user, me, info.organizer, oldData, null, 'DECLINED');
   }
 
-  /** Applies an iTIP message received by mail for `accountId`. Returns what happened. */
-  async processIncoming(accountId: number, itip: string): Promise<'applied' | 'ignored'> {
+  /**
+   * Applies an iTIP message received by mail for `accountId`. `sender` is the From address the
+   * delivery found authenticated: a REPLY must speak only for that attendee, a REQUEST or
+   * CANCEL must come from the organizer of the copy it creates or changes. Returns what happened.
+   */
+  async processIncoming(accountId: number, itip: string, sender: string): Promise<'applied' | 'ignored'> {
     const method = methodOf(itip);
     const info = schedulingInfo(itip);
     const account = await this.accounts.getAccountById(accountId);
-    if (!method || !info?.uid || !account) return 'ignored';
+    const from = sender.trim().toLowerCase();
+    if (!method || !info?.uid || !info.organizer || !account || account.deletedAt || !from) return 'ignored';
     const existing = await this.gw.findByUid(accountId, info.uid);
+    const existingOrganizer = existing ? schedulingInfo(existing.object.data)?.organizer ?? null : null;
+    let applied = false;
     if (method === 'REPLY') {
-      // Only the organizer's copy takes replies, and only for attendees it invited.
-      if (!existing || !info.organizer || !(await this.isSelf(account, info.organizer))) return 'ignored';
+      // Only the organizer's copy takes replies, only for attendees it invited, only from them.
+      if (!existing || !info.attendees.length || info.attendees.some((a) => a.address !== from)) return 'ignored';
+      if (!existingOrganizer || existingOrganizer !== info.organizer || !(await this.isSelf(account, existingOrganizer))) return 'ignored';
       const cur = schedulingInfo(existing.object.data);
-      let data = existing.object.data;
-      for (const a of info.attendees) if (cur?.attendees.some((c) => c.address === a.address)) data = withPartstat(data, a.address, a.partstat);
-      return (await this.store(existing.collection.id, existing.object.name, data)) ? 'applied' : 'ignored';
+      if (!cur?.attendees.some((c) => c.address === from)) return 'ignored';
+      const data = mergeAttendeeAnswers(existing.object.data, itip, from);
+      applied = await this.store(existing.collection.id, existing.object.name, data, 'keep');
+    } else if (method === 'CANCEL' || method === 'REQUEST') {
+      if (info.organizer !== from || await this.isSelf(account, info.organizer)) return 'ignored';
+      // A message may only touch a copy the same organizer made (no taking over a UID).
+      if (existing && existingOrganizer !== from) return 'ignored';
+      if (method === 'CANCEL') {
+        if (!existing) return 'ignored';
+        applied = await this.store(existing.collection.id, existing.object.name, storable(itip), 'new');
+      } else {
+        const me = await this.attendeeAddress(account, info.attendees.map((a) => a.address));
+        if (!me) return 'ignored';
+        applied = await this.deliverCopy(accountId, storable(itip), me);
+      }
     }
-    if (method === 'CANCEL') {
-      if (!existing) return 'ignored';
-      return (await this.store(existing.collection.id, existing.object.name, storable(itip))) ? 'applied' : 'ignored';
-    }
-    if (method === 'REQUEST') return (await this.deliverCopy(accountId, storable(itip))) ? 'applied' : 'ignored';
-    return 'ignored';
+    if (!applied) return 'ignored';
+    await this.gw.toScheduleInbox(accountId, itip, info.componentType);
+    return 'applied';
   }
 
   // ---- internals ------------------------------------------------------------------------------
@@ -99,13 +153,25 @@ export class SchedulingService {
     return null;
   }
 
-  private async sendRequest(organizer: AccountEntity, attendee: string, data: string): Promise<void> {
+  /** Delivers an invitation; returns the attendee's SCHEDULE-STATUS (RFC 6638 §3.2.9). */
+  private async sendRequest(organizer: AccountEntity, attendee: string, data: string): Promise<string> {
     const r = await this.accounts.resolveRecipient(attendee);
     if (r.kind === 'local') {
-      for (const id of r.accountIds) if (id !== organizer.id) await this.deliverCopy(id, storable(data), attendee);
-    } else if (r.kind === 'remote') {
-      await this.imip(organizer.address, attendee, 'REQUEST', itipFromObject(data, 'REQUEST', this.now()), 'Invitation');
+      const request = itipFromObject(data, 'REQUEST', this.now());
+      let delivered = 0;
+      for (const id of r.accountIds) {
+        if (id === organizer.id) continue;
+        if (!(await this.deliverCopy(id, storable(data), attendee))) continue;
+        await this.gw.toScheduleInbox(id, request, schedulingInfo(data)?.componentType ?? null);
+        delivered++;
+      }
+      return delivered ? '1.2' : r.accountIds.every((id) => id === organizer.id) ? '1.2' : '5.1';
     }
+    if (r.kind === 'remote') {
+      await this.imip(organizer.address, attendee, 'REQUEST', itipFromObject(data, 'REQUEST', this.now()), 'Invitation');
+      return '1.1';
+    }
+    return '3.7';
   }
 
   private async sendCancel(organizer: AccountEntity, attendee: string, data: string): Promise<void> {
@@ -114,26 +180,39 @@ export class SchedulingService {
       for (const id of r.accountIds) {
         if (id === organizer.id) continue;
         const copy = await this.gw.findByUid(id, schedulingInfo(data)!.uid);
-        if (copy) await this.store(copy.collection.id, copy.object.name, storable(itipFromObject(copy.object.data, 'CANCEL', this.now())));
+        if (!copy) continue;
+        const cancel = itipFromObject(copy.object.data, 'CANCEL', this.now());
+        if (await this.store(copy.collection.id, copy.object.name, storable(cancel), 'new')) {
+          await this.gw.toScheduleInbox(id, cancel, schedulingInfo(data)?.componentType ?? null);
+        }
       }
     } else if (r.kind === 'remote') {
       await this.imip(organizer.address, attendee, 'CANCEL', itipFromObject(data, 'CANCEL', this.now()), 'Cancelled');
     }
   }
 
-  private async sendReply(attendee: AccountEntity, address: string, organizer: string, data: string, partstat: string): Promise<void> {
+  /**
+   * Sends `address`'s answers to the organizer: every instance (`instances` null) or only those
+   * overridden instances; `force` replaces every answer (a deleted copy declines).
+   */
+  private async sendReply(attendee: AccountEntity, address: string, organizer: string, data: string, instances: string[] | null, force: string | null = null): Promise<void> {
+    const reply = itipReply(data, address, force, this.now(), instances);
     const r = await this.accounts.resolveRecipient(organizer);
     if (r.kind === 'local') {
       for (const id of r.accountIds) {
         if (id === attendee.id) continue;
         const copy = await this.gw.findByUid(id, schedulingInfo(data)!.uid);
         if (copy && schedulingInfo(copy.object.data)?.attendees.some((a) => a.address === address)) {
-          await this.store(copy.collection.id, copy.object.name, withPartstat(copy.object.data, address, partstat));
+          if (await this.store(copy.collection.id, copy.object.name, mergeAttendeeAnswers(copy.object.data, reply, address), 'keep')) {
+            await this.gw.toScheduleInbox(id, reply, schedulingInfo(data)?.componentType ?? null);
+          }
         }
       }
     } else if (r.kind === 'remote') {
+      const answers = attendeeInstances(reply, address);
+      const partstat = answers.get('') ?? [...answers.values()][0] ?? '';
       const label = partstat === 'ACCEPTED' ? 'Accepted' : partstat === 'DECLINED' ? 'Declined' : partstat === 'TENTATIVE' ? 'Tentative' : 'Reply';
-      await this.imip(address, organizer, 'REPLY', itipReply(data, address, partstat, this.now()), label);
+      await this.imip(address, organizer, 'REPLY', reply, label);
     }
   }
 
@@ -142,18 +221,17 @@ export class SchedulingService {
     const info = schedulingInfo(data);
     if (!info) return false;
     const existing = await this.gw.findByUid(accountId, info.uid);
-    if (existing && attendeeAddress) {
-      const mine = schedulingInfo(existing.object.data)?.attendees.find((a) => a.address === attendeeAddress);
-      if (mine && mine.partstat !== 'NEEDS-ACTION') data = withPartstat(data, attendeeAddress, mine.partstat);
-    }
-    if (existing) return this.store(existing.collection.id, existing.object.name, data);
+    // The attendee's earlier answers (series and single occurrences) survive the organizer's update.
+    if (existing && attendeeAddress) data = mergeAttendeeAnswers(data, existing.object.data, attendeeAddress, 'NEEDS-ACTION');
+    if (existing) return this.store(existing.collection.id, existing.object.name, data, 'new');
     const cal = await this.gw.defaultCalendar(accountId, info.componentType);
     if (!cal) return false;
     const name = `${info.uid.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 200)}.ics`;
-    return this.store(cal.id, name, data);
+    return this.store(cal.id, name, data, 'new');
   }
 
-  private async store(collectionId: number, name: string, data: string): Promise<boolean> {
+  /** Stores a server-made change; `tag` says whether the Schedule-Tag changes (see the header). */
+  private async store(collectionId: number, name: string, data: string, tag: 'new' | 'keep', ifMatch?: string): Promise<boolean> {
     const c = await this.gw.getCollectionById(collectionId);
     if (!c) return false;
     const check = checkCalendarObject(data, c.components.split(','));
@@ -164,7 +242,7 @@ export class SchedulingService {
     const r = await this.gw.putObject(c, name, {
       data, contentType: 'text/calendar; charset=utf-8', uid: check.uid, componentType: check.componentType,
       firstStart: check.firstStart, lastEnd: check.lastEnd, recurring: check.recurring, occurrences: check.occurrences,
-    });
+    }, { scheduleTag: tag, ifMatch: ifMatch ?? null });
     return r.ok;
   }
 
