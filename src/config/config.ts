@@ -53,6 +53,9 @@ export interface DirectoryConfig {
   netbiosDomain: string | null;
   deletedRetentionDays: number;
   pollSeconds: number;
+  notify: boolean;
+  notifyPollSeconds: number;
+  bindPoolSize: number;
   fullSyncSeconds: number;
   deleteScanSeconds: number;
   pageSize: number;

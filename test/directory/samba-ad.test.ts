@@ -58,7 +58,7 @@ describe('Samba Active Directory', { skip: SAMBA_SKIP }, () => {
       config: {
         directories: [{
           id: 'corp', type: 'ad', url: env.SAMBA_LDAPS_URL, caFile: env.SAMBA_CA_FILE, bindDn: env.SAMBA_ADMIN_BIND,
-          bindPassword: env.SAMBA_ADMIN_PASS, baseDn: env.SAMBA_BASE_DN, domains: [D], pollSeconds: 0.5,
+          bindPassword: env.SAMBA_ADMIN_PASS, baseDn: env.SAMBA_BASE_DN, domains: [D], pollSeconds: 0.5, notify: false,
         }],
       },
     });
@@ -153,6 +153,44 @@ describe('Samba Active Directory', { skip: SAMBA_SKIP }, () => {
     assert.equal(await account(`c.${n('carl')}@${D}`), null);
     assert.equal(await authCode(`CORP\\${n('karl')}`, PW), 'ok');
     assert.equal(await authCode(`${n('karl')}@${D}`, PW), 'ok');
+  });
+
+  test('change notification: with polling at 60 s, a user added over LDAP has an account within 5 s; a delete follows', async () => {
+    const t2 = await startInstance({
+      config: {
+        directories: [{
+          id: 'corp', type: 'ad', url: env.SAMBA_LDAPS_URL, caFile: env.SAMBA_CA_FILE, bindDn: env.SAMBA_ADMIN_BIND,
+          bindPassword: env.SAMBA_ADMIN_PASS, baseDn: env.SAMBA_BASE_DN, domains: [D], pollSeconds: 60, notifyPollSeconds: 60,
+        }],
+      },
+    });
+    try {
+      const acc2 = (address: string) => t2.app.store.em.findOneBy(AccountEntity, { address });
+      await waitFor('first sync', () => acc2(`${n('alice')}@${D}`), 15_000);
+      await waitFor('notification registered', async () => (await t2.app.directories.status())[0]!.notify.state === 'active', 5000);
+      const before = (await t2.app.directories.status())[0]!.notify.syncs;
+      const name = n('nina');
+      const dn = `CN=${name},${USERS}`;
+      const started = Date.now();
+      // As an admin tool would: over LDAPS, with the password (unicodePwd needs an encrypted connection).
+      const attr = (type: string, ...values: string[]) => new Attribute({ type, values });
+      await ldap.add(dn, [
+        attr('objectClass', 'top', 'person', 'organizationalPerson', 'user'), attr('sAMAccountName', name),
+        attr('userPrincipalName', `${name}@${D}`), attr('mail', `${name}@${D}`),
+        new Attribute({ type: 'unicodePwd', values: [Buffer.from(`"${PW}"`, 'utf16le')] }), attr('userAccountControl', '512'),
+      ]);
+      const { value: nina } = await waitFor('account from the notification', () => acc2(`${name}@${D}`), 5000, 25);
+      const ms = Date.now() - started;
+      assert.ok(ms < 5000, `took ${ms} ms`);
+      assert.equal(nina.enabled, true);
+      const [st] = await t2.app.directories.status();
+      assert.ok(st!.notify.syncs > before, 'the sync was started by a notification, not by the 60 s poll');
+      assert.equal(await t2.app.accounts.authenticate(`${name}@${D}`, PW).then(() => 'ok'), 'ok');
+      await ldap.del(dn);
+      await waitFor('deleted through the notification', async () => (await acc2(`${name}@${D}`))?.deletedAt ? true : null, 5000, 25);
+    } finally {
+      await t2.stop();
+    }
   });
 
   test('samba-tool user delete → the account is disabled and kept (found through its tombstone)', async () => {
