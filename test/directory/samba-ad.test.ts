@@ -11,6 +11,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Attribute, Change, type Client } from 'ldapts';
 import { AccountEntity, MailboxEntity } from '../../schemas/entities/index.js';
+import { DirectoryConnector } from '../../connectors/ldap/directory-connector.js';
 import { ServiceError } from '../../src/services/errors.js';
 import { startInstance, type TestInstance } from '../helpers/instance.js';
 import {
@@ -126,6 +127,37 @@ describe('Samba Active Directory', { skip: SAMBA_SKIP }, () => {
       const r = await t.app.accounts.resolveRecipient(list);
       return r.kind === 'local' && r.accountIds.includes(carl.id);
     });
+  });
+
+  test('ranged retrieval: member;range=0-1 → 2-3 → 4-* is walked to the whole member list', async () => {
+    const names = ['r1', 'r2', 'r3', 'r4', 'r5'].map(n);
+    for (const u of names) await sambaTool(env, 'user', 'create', u, PW, '--use-username-as-cn');
+    await sambaTool(env, 'group', 'add', n('ranged'), `--mail-address=${n('ranged')}@${D}`);
+    await sambaTool(env, 'group', 'addmembers', n('ranged'), names.join(','));
+    const groupDn = `CN=${n('ranged')},${USERS}`;
+    // The DC really answers in ranges when asked for one (Samba does not apply MaxValRange by itself).
+    const raw = await ldap.search(groupDn, { scope: 'base', attributes: ['member;range=0-1'] });
+    assert.equal((raw.searchEntries[0]!['member;range=0-1'] as string[]).length, 2);
+    const c = new DirectoryConnector({
+      id: 'ranged', type: 'ad', url: env.SAMBA_LDAPS_URL!, caFile: env.SAMBA_CA_FILE, bindDn: env.SAMBA_ADMIN_BIND!,
+      bindPassword: env.SAMBA_ADMIN_PASS!, baseDn: env.SAMBA_BASE_DN!, groupFilter: `(cn=${n('ranged')})`, memberRangeSize: 2,
+    });
+    try {
+      const { groups } = await c.fullScan();
+      const g = groups.find((x) => x.name === n('ranged'))!;
+      assert.ok(g, 'group read');
+      assert.equal(g.membersIncomplete, undefined, 'all ranges read');
+      assert.deepEqual(g.memberDns.map((d) => d.toLowerCase()).sort(), names.map((u) => `cn=${u},${USERS}`.toLowerCase()).sort());
+      // A group smaller than one range comes back as member;range=0-* at once.
+      await sambaTool(env, 'group', 'add', n('small'));
+      await sambaTool(env, 'group', 'addmembers', n('small'), names[0]!);
+      const small = new DirectoryConnector({ ...c.o, groupFilter: `(cn=${n('small')})` });
+      const [sg] = (await small.fullScan()).groups;
+      assert.deepEqual(sg!.memberDns.map((d) => d.toLowerCase()), [`cn=${names[0]},${USERS}`.toLowerCase()]);
+      await small.close();
+    } finally {
+      await c.close();
+    }
   });
 
   test('samba-tool user disable stops logins at once (AD 533) and disables the account; enable restores', async () => {
