@@ -482,12 +482,32 @@ export class AccountService {
    * work is done either way), DISABLED for a disabled or deleted account with a right password.
    */
   async authenticate(username: string, password: string): Promise<AccountEntity> {
-    const acc = (await this.getAccount(username)) ?? (await this.directoryLogin?.findAccount(username)) ?? null;
+    const acc = (await this.getAccount(username)) ?? (await this.directoryLogin?.findAccount(username)) ?? (await this.accountOfAlias(username));
     if (acc?.source === 'directory' && this.directoryLogin) return this.directoryLogin.authenticate(acc, password);
     const ok = await verifyPassword(acc?.passwordHash ?? null, password);
     if (!acc || !ok) throw new ServiceError('AUTH_FAILED', 'invalid credentials');
     if (!acc.enabled || acc.deletedAt) throw new ServiceError('DISABLED', 'account disabled');
     return acc;
+  }
+
+  /**
+   * The account an alias address names, for logins by alias (e.g. an AD proxyAddresses
+   * `smtp:` address): only an alias whose targets are exactly one live account, so a shared
+   * alias, a list address or a forward never names a login.
+   */
+  private async accountOfAlias(username: string): Promise<AccountEntity | null> {
+    let a: string;
+    try {
+      a = normalizeAddress(username);
+    } catch {
+      return null;
+    }
+    const alias = await this.em.findOneBy(AliasEntity, { address: a });
+    if (!alias) return null;
+    const targets = await this.em.findBy(AliasTargetEntity, { aliasId: alias.id });
+    if (targets.length !== 1 || !targets[0]!.accountId) return null;
+    const acc = await this.em.findOneBy(AccountEntity, { id: targets[0]!.accountId });
+    return acc && !acc.deletedAt ? acc : null;
   }
 
   /** May this account use `address` as its envelope sender or From? Primary, its aliases, groups allowing it. */

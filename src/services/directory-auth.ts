@@ -1,6 +1,8 @@
 // NAME directory-auth — bind-through logins for accounts that live in a directory: finds the
-// account for a login (primary address, UPN user@REALM, or DOMAIN\sAMAccountName/uid) and
-// verifies the password by binding as the user's DN over TLS. No password is stored or cached.
+// account for a login (UPN user@REALM, or DOMAIN\sAMAccountName/uid; primary and alias addresses
+// are found by AccountService) and verifies the password by binding as the user's DN (from the
+// synced entry: no search first) on the connector's pool of TLS bind connections. No password
+// is stored or cached, so a change or a disable in the directory applies to the next login.
 // Must not: accept an empty password (an LDAP unauthenticated bind "succeeds", RFC 4513
 // §5.1.2), treat an unreachable directory as success or as a reason to disable anyone.
 // Errors: ServiceError AUTH_FAILED (wrong password, unknown user), DISABLED (disabled, locked),

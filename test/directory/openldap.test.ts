@@ -144,6 +144,26 @@ describe('OpenLDAP directory', { skip: SLAPD_SKIP }, () => {
     });
   });
 
+  test('login by alias address: a further mail value logs in (SMTP AUTH, IMAP); a local alias only when it names one account', async () => {
+    assert.equal(await authCode(`alice.a@${D}`, PW), 'ok');
+    assert.equal(await authCode(`Alice.A@${D.toUpperCase()}`, PW), 'ok');
+    assert.equal(await authCode(`alice.a@${D}`, 'wrong'), 'AUTH_FAILED');
+    assert.equal(await smtpLogin(t.ports.submission!, `alice.a@${D}`, PW), 'ok');
+    assert.equal(await smtpLogin(t.ports.submission!, `alice.a@${D}`, 'wrong'), 535);
+    assert.equal(await imapLogin(t.ports.imap!, `alice.a@${D}`, PW), 'ok');
+    await t.app.accounts.addAccount({ address: `local1@${D}`, password: 'L0cal-Passw0rd' });
+    await t.app.accounts.addAlias(`l.one@${D}`, [`local1@${D}`]);
+    await t.app.accounts.addAlias(`shared@${D}`, [`local1@${D}`, `bob@${D}`]);
+    await t.app.accounts.addAlias(`fwd@${D}`, ['someone@remote.test']);
+    assert.equal(await authCode(`l.one@${D}`, 'L0cal-Passw0rd'), 'ok');
+    assert.equal(await imapLogin(t.ports.imap!, `l.one@${D}`, 'L0cal-Passw0rd'), 'ok');
+    assert.equal(await authCode(`shared@${D}`, 'L0cal-Passw0rd'), 'AUTH_FAILED', 'an alias of two accounts names no login');
+    assert.equal(await authCode(`shared@${D}`, PW), 'AUTH_FAILED');
+    assert.equal(await authCode(`fwd@${D}`, ''), 'AUTH_FAILED');
+    await t.app.accounts.removeAlias(`shared@${D}`);
+    await t.app.accounts.removeAlias(`fwd@${D}`);
+  });
+
   test('a password change in LDAP takes effect at once', async () => {
     await ldap.modify(`uid=dave,${PEOPLE}`, new Change({ operation: 'replace', modification: new Attribute({ type: 'userPassword', values: ['N3w-Passw0rd'] }) }));
     assert.equal(await authCode(`dave@${D}`, PW), 'AUTH_FAILED');

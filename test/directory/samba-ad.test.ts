@@ -110,6 +110,17 @@ describe('Samba Active Directory', { skip: SAMBA_SKIP }, () => {
     await waitFor('alias delivery', async () => (await inboxCount(alice.id)) === before + 1);
   });
 
+  test('login by a proxyAddresses alias (SMTP AUTH and IMAP), with the AD password', async () => {
+    const alias = `a.${n('alice')}@${D}`;
+    assert.equal(await authCode(alias, PW), 'ok');
+    assert.equal(await authCode(alias.toUpperCase(), PW), 'ok');
+    assert.equal(await authCode(alias, 'Wr0ng-pass'), 'AUTH_FAILED');
+    assert.equal(await smtpLogin(t.ports.submission!, alias, PW), 'ok');
+    assert.equal(await smtpLogin(t.ports.submission!, alias, 'Wr0ng-pass'), 535);
+    assert.equal(await imapLogin(t.ports.imap!, alias, PW), 'ok');
+    assert.notEqual(await imapLogin(t.ports.imap!, alias, 'Wr0ng-pass'), 'ok');
+  });
+
   test('a group with mail and a nested group is a list delivering to all; membership follows AD', async () => {
     const alice = (await account(`${n('alice')}@${D}`))!;
     const bob = (await account(`${n('bob')}@${D}`))!;
