@@ -164,6 +164,31 @@ describe('OpenLDAP directory', { skip: SLAPD_SKIP }, () => {
     await t.app.accounts.removeAlias(`fwd@${D}`);
   });
 
+  test("a group's further mail values are addresses of its list, delivered to every member", async () => {
+    const alice = (await account(`alice@${D}`))!;
+    const bob = (await account(`bob@${D}`))!;
+    const eng = `cn=engineering,${GROUPS}`;
+    await ldap.modify(eng, new Change({ operation: 'add', modification: new Attribute({ type: 'mail', values: [`engineering@${D}`] }) }));
+    const { value: r } = await waitFor('list alias', async () => {
+      const x = await t.app.accounts.resolveRecipient(`engineering@${D}`);
+      return x.kind === 'local' && x.accountIds.length >= 2 ? x : null;
+    });
+    assert.equal(r.via, 'group');
+    assert.ok(r.accountIds.includes(alice.id) && r.accountIds.includes(bob.id));
+    assert.equal((await t.app.accounts.resolveRecipient(`eng@${D}`)).kind, 'local', 'the primary address stays');
+    const [a0, b0] = [await inboxCount(alice.id), await inboxCount(bob.id)];
+    await sendMx(t.ports.smtp!, `engineering@${D}`);
+    await waitFor('delivery to the further address', async () => (await inboxCount(alice.id)) === a0 + 1 && (await inboxCount(bob.id)) === b0 + 1);
+    // A further address a local account already holds is reported, not taken.
+    await ldap.modify(eng, new Change({ operation: 'add', modification: new Attribute({ type: 'mail', values: [`local1@${D}`] }) }));
+    await waitFor('conflict', async () => (await t.app.directories.status())[0]!.conflicts.some((c) => c.address === `local1@${D}` && /list address/.test(c.reason)));
+    const loc = await t.app.accounts.resolveRecipient(`local1@${D}`);
+    assert.ok(loc.kind === 'local' && loc.via === 'account');
+    await ldap.modify(eng, new Change({ operation: 'delete', modification: new Attribute({ type: 'mail', values: [`engineering@${D}`, `local1@${D}`] }) }));
+    await waitFor('list alias gone', async () => (await t.app.accounts.resolveRecipient(`engineering@${D}`)).kind === 'unknown');
+    await waitFor('conflict cleared', async () => !(await t.app.directories.status())[0]!.conflicts.some((c) => c.address === `local1@${D}`));
+  });
+
   test('a password change in LDAP takes effect at once', async () => {
     await ldap.modify(`uid=dave,${PEOPLE}`, new Change({ operation: 'replace', modification: new Attribute({ type: 'userPassword', values: ['N3w-Passw0rd'] }) }));
     assert.equal(await authCode(`dave@${D}`, PW), 'AUTH_FAILED');

@@ -140,6 +140,26 @@ describe('Samba Active Directory', { skip: SAMBA_SKIP }, () => {
     });
   });
 
+  test("a group's proxyAddresses smtp: entries are addresses of the list (delivered to all members)", async () => {
+    const dn = `CN=${n('staff')},${USERS}`;
+    const alice = (await account(`${n('alice')}@${D}`))!;
+    const bob = (await account(`${n('bob')}@${D}`))!;
+    const extra = `all.${n('staff')}@${D}`;
+    await ldap.modify(dn, new Change({ operation: 'add', modification: new Attribute({
+      type: 'proxyAddresses', values: [`SMTP:${n('staff')}@${D}`, `smtp:${extra}`, `X500:/o=corp/cn=${n('staff')}`],
+    }) }));
+    const { value: r } = await waitFor('list alias', async () => {
+      const x = await t.app.accounts.resolveRecipient(extra);
+      return x.kind === 'local' && x.accountIds.includes(alice.id) && x.accountIds.includes(bob.id) ? x : null;
+    });
+    assert.equal(r.via, 'group');
+    const [a0, b0] = [await inboxCount(alice.id), await inboxCount(bob.id)];
+    await sendMx(t.ports.smtp!, extra);
+    await waitFor('delivery to all', async () => (await inboxCount(alice.id)) === a0 + 1 && (await inboxCount(bob.id)) === b0 + 1);
+    await ldap.modify(dn, new Change({ operation: 'delete', modification: new Attribute({ type: 'proxyAddresses', values: [`smtp:${extra}`] }) }));
+    await waitFor('list alias removed', async () => (await t.app.accounts.resolveRecipient(extra)).kind === 'unknown');
+  });
+
   test('ranged retrieval: member;range=0-1 → 2-3 → 4-* is walked to the whole member list', async () => {
     const names = ['r1', 'r2', 'r3', 'r4', 'r5'].map(n);
     for (const u of names) await sambaTool(env, 'user', 'create', u, PW, '--use-username-as-cn');
