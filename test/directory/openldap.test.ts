@@ -189,6 +189,52 @@ describe('OpenLDAP directory', { skip: SLAPD_SKIP }, () => {
     await waitFor('conflict cleared', async () => !(await t.app.directories.status())[0]!.conflicts.some((c) => c.address === `local1@${D}`));
   });
 
+  test('GAL over CardDAV: directory attributes as vCard properties, aliases as EMAIL, lists as groups with members', async () => {
+    await ldap.modify(`uid=alice,${PEOPLE}`, [
+      new Change({ operation: 'replace', modification: new Attribute({ type: 'givenName', values: ['Alice'] }) }),
+      new Change({ operation: 'replace', modification: new Attribute({ type: 'sn', values: ['Anderson'] }) }),
+      new Change({ operation: 'replace', modification: new Attribute({ type: 'departmentNumber', values: ['R&D; Platform'] }) }),
+      new Change({ operation: 'replace', modification: new Attribute({ type: 'mobile', values: ['+1 555 0199'] }) }),
+      new Change({ operation: 'replace', modification: new Attribute({ type: 'roomNumber', values: ['B-12\r\nEMAIL:evil@remote.test'] }) }),
+    ]);
+    const report = async () => {
+      const res = await fetch(`http://127.0.0.1:${t.ports.http}/dav/addressbooks/alice@${D}/gal/`, {
+        method: 'REPORT',
+        headers: { authorization: `Basic ${Buffer.from(`alice@${D}:${PW}`).toString('base64')}`, depth: '1', 'content-type': 'application/xml' },
+        body: '<?xml version="1.0"?><card:addressbook-query xmlns:d="DAV:" xmlns:card="urn:ietf:params:xml:ns:carddav"><d:prop><d:getetag/><card:address-data/></d:prop></card:addressbook-query>',
+      });
+      assert.equal(res.status, 207);
+      return (await res.text()).replace(/&#13;/g, '\r');
+    };
+    const { value: xml } = await waitFor('attributes in the GAL', async () => {
+      const x = await report();
+      return x.includes('ADR;TYPE=WORK:;B-12') ? x : null;
+    });
+    const cards = xml.split('BEGIN:VCARD').slice(1);
+    const aliceCard = cards.find((c) => c.includes(`EMAIL;TYPE=INTERNET,WORK:alice@${D}`))!;
+    assert.ok(aliceCard, xml);
+    assert.match(aliceCard, /FN:Alice Anderson/);
+    assert.match(aliceCard, /N:Anderson;Alice;;;/);
+    assert.match(aliceCard, /TITLE:Engineer/);
+    assert.match(aliceCard, /ORG:;R&amp;D\\; Platform/);
+    assert.match(aliceCard, /TEL;TYPE=WORK,VOICE:\+1 555 0100/);
+    assert.match(aliceCard, /TEL;TYPE=CELL,VOICE:\+1 555 0199/);
+    assert.match(aliceCard, new RegExp(`EMAIL;TYPE=INTERNET,WORK:alice\\.a@${D}`), 'the alias is a further EMAIL');
+    assert.doesNotMatch(xml, /^EMAIL:evil/m, 'a CR/LF in a directory value never starts a property');
+    const engCard = cards.find((c) => c.includes(`EMAIL;TYPE=INTERNET,WORK:eng@${D}`))!;
+    assert.ok(engCard, 'the list is a card');
+    assert.match(engCard, /X-ADDRESSBOOKSERVER-KIND:group/);
+    const alice = (await account(`alice@${D}`))!;
+    const bob = (await account(`bob@${D}`))!;
+    assert.match(engCard, new RegExp(`X-ADDRESSBOOKSERVER-MEMBER:urn:uuid:pochtamt-account-${alice.id}\\b`));
+    assert.match(engCard, new RegExp(`X-ADDRESSBOOKSERVER-MEMBER:urn:uuid:pochtamt-account-${bob.id}\\b`), 'nested members are listed');
+    // A local account has no directory attributes.
+    const local = cards.find((c) => c.includes(`EMAIL;TYPE=INTERNET,WORK:local1@${D}`))!;
+    assert.ok(local);
+    assert.doesNotMatch(local, /TITLE|ORG|TEL/);
+    assert.match(local, new RegExp(`EMAIL;TYPE=INTERNET,WORK:l\\.one@${D}`));
+  });
+
   test('a password change in LDAP takes effect at once', async () => {
     await ldap.modify(`uid=dave,${PEOPLE}`, new Change({ operation: 'replace', modification: new Attribute({ type: 'userPassword', values: ['N3w-Passw0rd'] }) }));
     assert.equal(await authCode(`dave@${D}`, PW), 'AUTH_FAILED');
