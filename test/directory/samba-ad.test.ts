@@ -2,7 +2,10 @@
 // by this suite (test/directory/fixtures/start-samba.sh, realm CORP.TEST, LDAPS with the
 // suite's own CA): samba-tool user create → account and mailbox within 5 s and a login with
 // the AD password (address, UPN, CORP\sAMAccountName; SMTP and IMAP); proxyAddresses alias; disable; rename;
-// nested group list; password change; delete (tombstone via show-deleted) → disabled, kept.
+// nested group list; password change; delete (tombstone via show-deleted) → disabled, kept;
+// login by proxyAddresses alias; a group's smtp: addresses; ranged member retrieval
+// (member;range=…); change notification (1.2.840.113556.1.4.528) with polling slowed to 60 s.
+// The main instance runs with notify: false, so it exercises the poll fallback.
 // Set DIRECTORY_TEST_SAMBA_WORKDIR to reuse a provisioned DC between runs (it is then left running).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
