@@ -16,7 +16,7 @@
 import { dnKey, guidToBytes, ldapFilter, raw } from './escape.js';
 import { LdapClient, SHOW_DELETED, type BindOutcome, type LdapClientOptions, type LdapEntry } from './ldap-client.js';
 import {
-  groupAttributes, profileFor, toGroup, toUser, userAttributes, type AttributeMap, type DirectoryGroup, type DirectoryType,
+  adAccountExpired, groupAttributes, profileFor, toGroup, toUser, userAttributes, type AttributeMap, type DirectoryGroup, type DirectoryType,
   type DirectoryUser, type Profile,
 } from './profiles.js';
 
@@ -246,6 +246,32 @@ export class DirectoryConnector {
 
   verifyPassword(dn: string, password: string): Promise<BindOutcome> {
     return this.client.verifyPassword(dn, password);
+  }
+
+  /**
+   * What a cached password check depends on, read live from the user's entry (one base search
+   * on the service connection): AD pwdLastSet and userAccountControl (every password change or
+   * reset sets pwdLastSet; not uSNChanged, which the DC bumps when a first logon in 14 days
+   * writes lastLogonTimestamp); OpenLDAP entryCSN / modifyTimestamp (any change to the entry, a
+   * password change included). null when only a bind can tell (disabled, locked out, expired,
+   * must change, nothing readable).
+   */
+  async passwordStamp(dn: string, now = Date.now()): Promise<string | null> {
+    const ad = this.o.type === 'ad';
+    const attributes = ad ? ['pwdLastSet', 'userAccountControl', 'lockoutTime', 'accountExpires']
+      : ['entryCSN', 'modifyTimestamp', 'pwdAccountLockedTime'];
+    const [e] = await this.client.search({ base: dn, scope: 'base', filter: '(objectClass=*)', attributes, paged: false });
+    if (!e) return null;
+    if (ad) {
+      const pwd = e.first('pwdLastSet');
+      const uac = Number(e.first('userAccountControl') ?? 'NaN');
+      if (!pwd || pwd === '0' || !Number.isFinite(uac) || uac & 0x2) return null;
+      if ((e.first('lockoutTime') ?? '0') !== '0' || adAccountExpired(e.first('accountExpires'), now)) return null;
+      return `${pwd}/${uac}`;
+    }
+    if (e.first('pwdAccountLockedTime')) return null;
+    const stamp = e.first('entryCSN') ?? e.first('modifyTimestamp');
+    return stamp ?? null;
   }
 
   close(): Promise<void> {

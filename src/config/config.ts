@@ -56,6 +56,7 @@ export interface DirectoryConfig {
   notify: boolean;
   notifyPollSeconds: number;
   bindPoolSize: number;
+  loginCacheSeconds: number;
   fullSyncSeconds: number;
   deleteScanSeconds: number;
   pageSize: number;

@@ -394,6 +394,10 @@ export class AccountService {
     await this.store.write(async ({ em }) => {
       await em.delete(GroupMemberEntity, { groupId: group.id });
       await em.delete(GroupMemberEntity, { memberGroupId: group.id });
+      // Its further addresses (aliases whose target is this list) go with it.
+      const listAliases = new Set((await em.findBy(AliasTargetEntity, { groupId: group.id })).map((t) => t.aliasId));
+      await em.delete(AliasTargetEntity, { groupId: group.id });
+      for (const aliasId of listAliases) if (!(await em.countBy(AliasTargetEntity, { aliasId }))) await em.delete(AliasEntity, { id: aliasId });
       await em.delete(GroupEntity, { id: group.id });
     });
   }

@@ -72,6 +72,8 @@ export interface DirectoryStatus {
   lists: number;
   /** AD change notification: off, starting, active, refused (polling), down (reconnecting; polling). */
   notify: { state: NotifyState; reason: string | null; syncs: number };
+  /** Idle connections in the bind pool for password checks. */
+  bindPoolIdle: number;
 }
 
 /** One user or group of the directory address book, with the Global Address List fields. */
@@ -605,6 +607,7 @@ export class DirectoryService {
         purgeable: await em.countBy(AccountEntity, { directoryId: id, source: 'directory', deletedAt: LessThan(retentionCut) }),
         lists: await em.countBy(DirectoryEntryEntity, { directoryId: id, kind: 'group', groupId: Not(IsNull()), deletedAt: IsNull() }),
         notify: { state: h.notifyState, reason: h.notifyReason, syncs: h.notifiedSyncs },
+        bindPoolIdle: h.connector.client.idleBindConnections,
       });
     }
     return out;
@@ -696,7 +699,7 @@ function makeHandle(cfg: DirectoryConfig, dataDir: string): Handle {
     connector = new DirectoryConnector({ id: cfg.id, type: cfg.type, url: 'ldaps://invalid.invalid', bindDn: '', bindPassword: '', baseDn: cfg.baseDn });
   }
   return {
-    cfg, connector, netbiosDomain: netbiosOf(cfg), configError, domainsReady: false,
+    cfg, connector, netbiosDomain: netbiosOf(cfg), configError, domainsReady: false, loginCacheMs: (cfg.loginCacheSeconds ?? 0) * 1000,
     notifier: null, notifyState: 'off', notifyReason: null, notifiedSyncs: 0, notifyTimer: null, notifyQueued: false, notifyAgain: false,
   };
 }

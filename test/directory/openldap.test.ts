@@ -103,6 +103,17 @@ describe('OpenLDAP directory', { skip: SLAPD_SKIP }, () => {
     assert.equal(await authCode('EXAMPLE\\alice', PW), 'ok', 'DOMAIN\\uid login');
     assert.equal(await smtpLogin(t.ports.submission!, `alice@${D}`, PW), 'ok');
     assert.equal(await smtpLogin(t.ports.submission!, `alice@${D}`, 'wrong'), 535);
+    // Password checks ran on pooled bind connections, which stay open for the next login.
+    const idle = (await t.app.directories.status())[0]!.bindPoolIdle;
+    assert.ok(idle >= 1 && idle <= 4, `idle bind connections: ${idle}`);
+    assert.equal(await authCode(`alice@${D}`, 'wrong'), 'AUTH_FAILED', 'a failed bind leaves the pooled connection usable');
+    assert.equal(await authCode(`bob@${D}`, PW), 'ok');
+    // A repeated login with the same password is served from the login cache (entry stamp unchanged).
+    const hits = t.app.directories.authenticator.cache.hits;
+    assert.equal(await authCode(`bob@${D}`, PW), 'ok');
+    assert.equal(t.app.directories.authenticator.cache.hits, hits + 1);
+    assert.equal(await authCode(`bob@${D}`, 'wrong'), 'AUTH_FAILED', 'another password never matches a cached check');
+    assert.equal(t.app.directories.authenticator.cache.hits, hits + 1);
   });
 
   test('IMAP LOGIN uses the directory password (address and DOMAIN\\uid)', async () => {
@@ -235,7 +246,11 @@ describe('OpenLDAP directory', { skip: SLAPD_SKIP }, () => {
     assert.match(local, new RegExp(`EMAIL;TYPE=INTERNET,WORK:l\\.one@${D}`));
   });
 
-  test('a password change in LDAP takes effect at once', async () => {
+  test('a password change in LDAP takes effect at once (also when the old password was just cached)', async () => {
+    assert.equal(await authCode(`dave@${D}`, PW), 'ok');
+    const hits = t.app.directories.authenticator.cache.hits;
+    assert.equal(await authCode(`dave@${D}`, PW), 'ok');
+    assert.equal(t.app.directories.authenticator.cache.hits, hits + 1, 'the old password is cached');
     await ldap.modify(`uid=dave,${PEOPLE}`, new Change({ operation: 'replace', modification: new Attribute({ type: 'userPassword', values: ['N3w-Passw0rd'] }) }));
     assert.equal(await authCode(`dave@${D}`, PW), 'AUTH_FAILED');
     assert.equal(await authCode(`dave@${D}`, 'N3w-Passw0rd'), 'ok');

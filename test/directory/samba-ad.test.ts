@@ -195,6 +195,8 @@ describe('Samba Active Directory', { skip: SAMBA_SKIP }, () => {
   });
 
   test('samba-tool user disable stops logins at once (AD 533) and disables the account; enable restores', async () => {
+    assert.equal(await authCode(`c.${n('carl')}@${D}`, PW), 'ok');
+    assert.equal(await authCode(`c.${n('carl')}@${D}`, PW), 'ok', 'cached now');
     await sambaTool(env, 'user', 'disable', n('carl'));
     assert.equal(await authCode(`c.${n('carl')}@${D}`, PW), 'DISABLED');
     await waitFor('carl disabled', async () => (await account(`c.${n('carl')}@${D}`))?.enabled === false);
@@ -204,7 +206,11 @@ describe('Samba Active Directory', { skip: SAMBA_SKIP }, () => {
     assert.equal(await authCode(`c.${n('carl')}@${D}`, PW), 'ok');
   });
 
-  test('a password change in AD takes effect at once', async () => {
+  test('a password change in AD takes effect at once, also when the old password was just cached', async () => {
+    assert.equal(await authCode(`${n('bob')}@${D}`, PW), 'ok');
+    const hits = t.app.directories.authenticator.cache.hits;
+    assert.equal(await authCode(`${n('bob')}@${D}`, PW), 'ok');
+    assert.equal(t.app.directories.authenticator.cache.hits, hits + 1, 'the old password is cached');
     await sambaTool(env, 'user', 'setpassword', n('bob'), '--newpassword=N3w#Passw0rd');
     assert.equal(await authCode(`${n('bob')}@${D}`, PW), 'AUTH_FAILED');
     assert.equal(await authCode(`${n('bob')}@${D}`, 'N3w#Passw0rd'), 'ok');
