@@ -9,12 +9,14 @@
 // 1.2.840.113556.1.4.1941 (transitiveUserIds).
 // BUGS: uSNChanged is per domain controller: point `url` at one DC, not a load-balanced name.
 // No RFC 4533 syncrepl (ldapts has no IntermediateResponse), so OpenLDAP deletions are found
-// by a periodic id scan. AD ranged retrieval (member;range=…) for groups over 1,500 members
-// is not implemented.
+// by a periodic id scan.
+// Ranged retrieval (MS-ADTS §3.1.1.3.1.3.3): AD sends at most MaxValRange (1,500) values of
+// `member` per entry as `member;range=0-1499`; the rest is read back range by range with base
+// searches of the group until a range ends in `*`.
 import { dnKey, guidToBytes, ldapFilter, raw } from './escape.js';
 import { LdapClient, SHOW_DELETED, type BindOutcome, type LdapClientOptions, type LdapEntry } from './ldap-client.js';
 import {
-  groupAttributes, profileFor, toGroup, toUser, userAttributes, type AttributeMap, type DirectoryGroup, type DirectoryType,
+  adAccountExpired, groupAttributes, profileFor, toGroup, toUser, userAttributes, type AttributeMap, type DirectoryGroup, type DirectoryType,
   type DirectoryUser, type Profile,
 } from './profiles.js';
 
@@ -29,7 +31,15 @@ export interface ConnectorOptions extends LdapClientOptions {
   attributes?: Partial<AttributeMap> | null;
   /** OpenLDAP/generic: which attribute orders changes. */
   changeAttribute?: 'entryCSN' | 'modifyTimestamp';
+  /**
+   * AD: ask for group members in ranges of this many values (`member;range=0-N`) instead of
+   * letting the DC choose (MaxValRange). Mainly for tests against a DC with the default limit.
+   */
+  memberRangeSize?: number;
 }
+
+/** Most range requests for one group's members (1,500 a range: 7.5 million values). */
+const MAX_RANGE_STEPS = 5000;
 
 export interface ChangeSet {
   users: DirectoryUser[];
@@ -115,7 +125,42 @@ export class DirectoryConnector {
   }
 
   private async groupEntries(filter: string): Promise<LdapEntry[]> {
-    return this.client.search({ base: this.groupBase, filter, attributes: groupAttributes(this.profile), binary: this.profile.binary });
+    const member = this.profile.attributes.member;
+    const step = this.o.memberRangeSize;
+    const attributes = groupAttributes(this.profile).map((a) => (step && member && a === member ? `${member};range=0-${step - 1}` : a));
+    const entries = await this.client.search({ base: this.groupBase, filter, attributes, binary: this.profile.binary });
+    if (member) for (const e of entries) await this.completeRanges(e, member);
+    return entries;
+  }
+
+  /**
+   * Reads the remaining ranges of a ranged attribute (`member;range=0-1499` → `member;range=1500-*`
+   * → …) and stores the whole list under the plain name. On a failure mid-way the entry keeps
+   * its range key, so the group is known to be incomplete (membersIncomplete) and is expanded
+   * through the DC instead of losing members.
+   */
+  async completeRanges(e: LdapEntry, attr: string): Promise<void> {
+    const prefix = `${attr.toLowerCase()};range=`;
+    const key = [...e.attrs.keys()].find((k) => k.startsWith(prefix));
+    if (!key) return;
+    const values = [...e.all(attr), ...e.all(key)];
+    let m = /^(\d+)-(\d+|\*)$/.exec(key.slice(prefix.length));
+    for (let steps = 0; m && m[2] !== '*'; steps++) {
+      if (steps >= MAX_RANGE_STEPS) return;
+      const from = Number(m[2]) + 1;
+      const [next] = await this.client.search({
+        base: e.dn, scope: 'base', filter: '(objectClass=*)', attributes: [`${attr};range=${from}-*`], paged: false,
+      });
+      const nextKey = next && [...next.attrs.keys()].find((k) => k.startsWith(prefix));
+      if (!nextKey) return; // the group changed or vanished meanwhile: leave it marked incomplete
+      const nm = /^(\d+)-(\d+|\*)$/.exec(nextKey.slice(prefix.length));
+      if (!nm || Number(nm[1]) !== from) return;
+      values.push(...next!.all(nextKey));
+      m = nm;
+    }
+    if (!m) return;
+    e.attrs.delete(key);
+    e.attrs.set(attr.toLowerCase(), values);
   }
 
   private users(entries: LdapEntry[]): DirectoryUser[] {
@@ -201,6 +246,32 @@ export class DirectoryConnector {
 
   verifyPassword(dn: string, password: string): Promise<BindOutcome> {
     return this.client.verifyPassword(dn, password);
+  }
+
+  /**
+   * What a cached password check depends on, read live from the user's entry (one base search
+   * on the service connection): AD pwdLastSet and userAccountControl (every password change or
+   * reset sets pwdLastSet; not uSNChanged, which the DC bumps when a first logon in 14 days
+   * writes lastLogonTimestamp); OpenLDAP entryCSN / modifyTimestamp (any change to the entry, a
+   * password change included). null when only a bind can tell (disabled, locked out, expired,
+   * must change, nothing readable).
+   */
+  async passwordStamp(dn: string, now = Date.now()): Promise<string | null> {
+    const ad = this.o.type === 'ad';
+    const attributes = ad ? ['pwdLastSet', 'userAccountControl', 'lockoutTime', 'accountExpires']
+      : ['entryCSN', 'modifyTimestamp', 'pwdAccountLockedTime'];
+    const [e] = await this.client.search({ base: dn, scope: 'base', filter: '(objectClass=*)', attributes, paged: false });
+    if (!e) return null;
+    if (ad) {
+      const pwd = e.first('pwdLastSet');
+      const uac = Number(e.first('userAccountControl') ?? 'NaN');
+      if (!pwd || pwd === '0' || !Number.isFinite(uac) || uac & 0x2) return null;
+      if ((e.first('lockoutTime') ?? '0') !== '0' || adAccountExpired(e.first('accountExpires'), now)) return null;
+      return `${pwd}/${uac}`;
+    }
+    if (e.first('pwdAccountLockedTime')) return null;
+    const stamp = e.first('entryCSN') ?? e.first('modifyTimestamp');
+    return stamp ?? null;
   }
 
   close(): Promise<void> {

@@ -5,8 +5,8 @@
 // passwords, and must never report an unauthenticated bind (RFC 4513 §5.1.2: a bind with an
 // empty password "succeeds" anonymously) as a successful login.
 // RFCs: 4511 (protocol), 4513 (bind, StartTLS), 2696 (paged results), 4515/4514 (escape.ts).
-// BUGS: no SASL, no referral chasing (references are returned and ignored), no connection
-// pool for user binds (each verification opens one short TLS connection).
+// Password checks run on a small pool of TLS connections kept only for binds.
+// BUGS: no SASL, no referral chasing (references are returned and ignored).
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import { Client, Control, InvalidCredentialsError, ResultCodeError, type Entry } from 'ldapts';
@@ -17,6 +17,13 @@ export const DEFAULT_PAGE_SIZE = 500;
 /** Backoff after a failed connect: 0.5 s doubling to 30 s. */
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
+/**
+ * Bind pool: a login on a warm TLS connection costs one bind round trip instead of a TCP and
+ * TLS handshake plus the bind (most of a login's time on loopback). Idle connections are
+ * closed after 60 s, well under AD's MaxConnIdleTime (900 s) and typical slapd idletimeouts.
+ */
+const DEFAULT_BIND_POOL = 4;
+const BIND_POOL_IDLE_MS = 60_000;
 
 export interface LdapClientOptions {
   url: string;
@@ -32,6 +39,10 @@ export interface LdapClientOptions {
   timeoutMs?: number;
   connectTimeoutMs?: number;
   pageSize?: number;
+  /** Idle connections kept for password checks (0: a new connection per check). */
+  bindPoolSize?: number;
+  /** A pooled connection idle this long is closed. */
+  bindPoolIdleMs?: number;
   now?: () => number;
 }
 
@@ -295,33 +306,107 @@ export class LdapClient {
   }
 
   /**
-   * Checks a password by a simple bind as `dn` on a fresh connection (TLS as configured), so
-   * the service connection's identity never changes. An empty password or DN is refused here,
-   * before any network I/O: to LDAP it would be an anonymous bind that "succeeds".
-   * Throws DirectoryUnavailableError when the directory cannot give an answer.
+   * Checks a password by a simple bind as `dn` on a connection of the bind pool (TLS as
+   * configured), never on the service connection, so the service identity never changes. An
+   * empty password or DN is refused here, before any network I/O: to LDAP it would be an
+   * anonymous bind that "succeeds". Throws DirectoryUnavailableError when the directory cannot
+   * give an answer.
    */
   async verifyPassword(dn: string, password: string): Promise<BindOutcome> {
     if (!password || !dn || !dn.includes('=')) return { ok: false, kind: 'bad-credentials', reason: 'empty password or DN (would be an anonymous bind)' };
     if (this.retryAt > this.now()) throw new DirectoryUnavailableError(`directory ${this.o.url} unreachable`, this.retryAt);
-    let c: Client | null = null;
-    try {
-      c = await this.open();
-      await c.bind(dn, password);
-      return { ok: true };
-    } catch (e) {
-      if (e instanceof InvalidCredentialsError) return classifyBindFailure(e.message);
-      if (isTransient(e)) throw new DirectoryUnavailableError(`directory ${this.o.url}: ${(e as Error).message}`);
-      if (e instanceof ResultCodeError) return { ok: false, kind: 'refused', reason: `bind refused: ${e.message}` };
-      throw e;
-    } finally {
-      await c?.unbind().catch(() => undefined);
+    // A pooled connection may have been closed by the server while idle (AD drops idle LDAP
+    // connections after MaxConnIdleTime): such a failure is retried once on a new connection.
+    for (let attempt = 0; ; attempt++) {
+      const pooled = attempt === 0 ? this.takeIdle() : null;
+      let c: Client | null = pooled;
+      try {
+        c ??= await this.open();
+        await c.bind(dn, password);
+        this.release(c);
+        return { ok: true };
+      } catch (e) {
+        if (e instanceof InvalidCredentialsError) {
+          // A failed bind leaves the connection anonymous and usable (RFC 4511 §4.2.1).
+          if (c) this.release(c);
+          return classifyBindFailure(e.message);
+        }
+        if (c) await c.unbind().catch(() => undefined);
+        if (isTransient(e)) {
+          if (pooled) continue;
+          throw new DirectoryUnavailableError(`directory ${this.o.url}: ${(e as Error).message}`);
+        }
+        if (e instanceof ResultCodeError) return { ok: false, kind: 'refused', reason: `bind refused: ${e.message}` };
+        throw e;
+      }
     }
   }
 
+  // ---- the bind pool -------------------------------------------------------------------------
+  // Connections used only for password checks: each check re-binds, so the identity a
+  // connection is left with (the last user, or anonymous after a failure) is never relied on;
+  // nothing else (no search) ever runs on them. One check at a time per connection, since a
+  // bind must not overlap other operations on its connection (RFC 4511 §4.2.1).
+  private readonly idle: Array<{ c: Client; since: number }> = [];
+  private idleTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  private get poolSize(): number {
+    return Math.max(0, this.o.bindPoolSize ?? DEFAULT_BIND_POOL);
+  }
+
+  private takeIdle(): Client | null {
+    const cutoff = this.now() - (this.o.bindPoolIdleMs ?? BIND_POOL_IDLE_MS);
+    while (this.idle.length) {
+      const { c, since } = this.idle.pop()!;
+      if (c.isConnected && since > cutoff) return c;
+      void c.unbind().catch(() => undefined);
+    }
+    return null;
+  }
+
+  private release(c: Client): void {
+    if (this.closed || this.idle.length >= this.poolSize || !c.isConnected) {
+      void c.unbind().catch(() => undefined);
+      return;
+    }
+    this.idle.push({ c, since: this.now() });
+    if (!this.idleTimer) {
+      const ms = this.o.bindPoolIdleMs ?? BIND_POOL_IDLE_MS;
+      this.idleTimer = setInterval(() => this.reapIdle(), Math.max(1000, ms / 2));
+      this.idleTimer.unref();
+    }
+  }
+
+  /** Closes connections idle longer than bindPoolIdleMs (before the server drops them). */
+  private reapIdle(): void {
+    const cutoff = this.now() - (this.o.bindPoolIdleMs ?? BIND_POOL_IDLE_MS);
+    for (let i = this.idle.length - 1; i >= 0; i--) {
+      const x = this.idle[i]!;
+      if (x.since <= cutoff || !x.c.isConnected) {
+        this.idle.splice(i, 1);
+        void x.c.unbind().catch(() => undefined);
+      }
+    }
+    if (!this.idle.length && this.idleTimer) {
+      clearInterval(this.idleTimer);
+      this.idleTimer = null;
+    }
+  }
+
+  /** Connections now idle in the bind pool (for tests and status). */
+  get idleBindConnections(): number {
+    return this.idle.length;
+  }
+
   async close(): Promise<void> {
+    this.closed = true;
+    if (this.idleTimer) clearInterval(this.idleTimer);
+    this.idleTimer = null;
+    const pooled = this.idle.splice(0).map((x) => x.c);
     const c = this.client;
     this.client = null;
-    await c?.unbind().catch(() => undefined);
+    await Promise.all([c, ...pooled].map((x) => x?.unbind().catch(() => undefined)));
   }
 }
 

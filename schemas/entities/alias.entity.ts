@@ -11,7 +11,11 @@ export class AliasEntity {
   @EpochColumn() createdAt!: number;
 }
 
-/** One target of an alias: exactly one of accountId or forwardTo is set. */
+/**
+ * One target of an alias: exactly one of accountId, groupId or forwardTo is set. A group target
+ * makes the alias a further address of that distribution list (a directory group's secondary
+ * addresses: AD proxyAddresses `smtp:`, the second and later `mail` values in OpenLDAP).
+ */
 @Entity('alias_target')
 @Index('alias_target_unique', ['aliasId', 'accountId', 'forwardTo'], { unique: true })
 export class AliasTargetEntity {
@@ -19,4 +23,5 @@ export class AliasTargetEntity {
   @Index() @Column({ type: 'integer' }) aliasId!: number;
   @Index() @Column({ type: 'integer', nullable: true }) accountId!: number | null;
   @Column({ type: 'varchar', length: 320, nullable: true }) forwardTo!: string | null;
+  @Index() @Column({ type: 'integer', nullable: true }) groupId!: number | null;
 }

@@ -53,6 +53,10 @@ export interface DirectoryConfig {
   netbiosDomain: string | null;
   deletedRetentionDays: number;
   pollSeconds: number;
+  notify: boolean;
+  notifyPollSeconds: number;
+  bindPoolSize: number;
+  loginCacheSeconds: number;
   fullSyncSeconds: number;
   deleteScanSeconds: number;
   pageSize: number;

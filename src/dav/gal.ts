@@ -1,6 +1,8 @@
 // The read-only Global Address List address book: one vCard per live account and one group
-// card per distribution list, generated from the account model on each request.
-// Must not: write anything. BUGS: directory attributes (phone, title) are not included yet.
+// card per distribution list, generated from the account model on each request. Accounts and
+// lists synced from a directory also carry its address-book attributes (name parts, title,
+// department, phones, office); every card lists the aliases that name only that account or list.
+// Must not: write anything; let a directory value break the vCard (control characters dropped).
 import { PropFind, type MsResponse } from '../protocols/dav/multistatus.js';
 import type { PropfindRequest } from '../protocols/dav/requests.js';
 import { galVCard, type GalEntry } from '../protocols/dav/vcard.js';
@@ -10,19 +12,66 @@ import { etagOf } from '../services/groupware/groupware.service.js';
 
 export interface GalCard { entry: GalEntry; data: string; etag: string }
 
+type Book = Partial<Record<'givenName' | 'sn' | 'title' | 'department' | 'telephoneNumber' | 'mobile' | 'office', string>>;
+
+/** A directory value as one clean line (the directory copy is already clipped in length). */
+const clean = (v: unknown): string | undefined => {
+  if (typeof v !== 'string') return undefined;
+  const s = v.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+  return s || undefined;
+};
+
+function directoryFields(raw: string | undefined): Partial<GalEntry> {
+  if (!raw) return {};
+  let a: { book?: Book };
+  try {
+    a = JSON.parse(raw) as typeof a;
+  } catch {
+    return {};
+  }
+  const b = a.book ?? {};
+  const out: Partial<GalEntry> = {
+    givenName: clean(b.givenName), familyName: clean(b.sn), title: clean(b.title), department: clean(b.department),
+    workPhone: clean(b.telephoneNumber), mobile: clean(b.mobile), office: clean(b.office),
+  };
+  for (const k of Object.keys(out) as Array<keyof GalEntry>) if (out[k] === undefined) delete out[k];
+  return out;
+}
+
 export async function galEntries(gw: GroupwareService): Promise<GalCard[]> {
-  const { accounts, groups, members } = await gw.galSource();
+  const { accounts, groups, members, directory, aliases } = await gw.galSource();
+  const further = new Map<string, string[]>();
+  for (const x of aliases) {
+    const k = x.accountId !== null ? `a${x.accountId}` : `g${x.groupId}`;
+    const l = further.get(k);
+    if (l) l.push(x.address);
+    else further.set(k, [x.address]);
+  }
+  const emailsOf = (key: 'accountId' | 'groupId', id: number) => further.get(`${key === 'accountId' ? 'a' : 'g'}${id}`) ?? [];
   const uidOfAccount = (id: number) => `pochtamt-account-${id}`;
+  const byAccount = new Map(directory.filter((d) => d.accountId !== null).map((d) => [d.accountId!, d]));
+  const byGroup = new Map(directory.filter((d) => d.groupId !== null).map((d) => [d.groupId!, d]));
   const out: GalCard[] = [];
   for (const a of accounts) {
-    const entry: GalEntry = { uid: uidOfAccount(a.id), kind: 'individual', displayName: a.displayName, email: a.address, rev: a.updatedAt };
+    const d = a.source === 'directory' ? byAccount.get(a.id) : undefined;
+    const entry: GalEntry = {
+      uid: uidOfAccount(a.id), kind: 'individual', displayName: a.displayName, email: a.address,
+      rev: Math.max(a.updatedAt, d?.updatedAt ?? 0), ...directoryFields(d?.attributes),
+    };
+    const emails = emailsOf('accountId', a.id);
+    if (emails.length) entry.emails = emails;
     const data = galVCard(entry);
     out.push({ entry, data, etag: etagOf(data) });
   }
   const live = new Set(accounts.map((a) => a.id));
   for (const g of groups) {
     const m = members.filter((x) => x.groupId === g.id && x.accountId && live.has(x.accountId)).map((x) => uidOfAccount(x.accountId!));
-    const entry: GalEntry = { uid: `pochtamt-group-${g.id}`, kind: 'group', displayName: g.displayName, email: g.address, members: m, rev: g.createdAt };
+    const d = g.source === 'directory' ? byGroup.get(g.id) : undefined;
+    const emails = emailsOf('groupId', g.id);
+    const entry: GalEntry = {
+      uid: `pochtamt-group-${g.id}`, kind: 'group', displayName: g.displayName, email: g.address, members: m,
+      rev: Math.max(g.createdAt, d?.updatedAt ?? 0), ...(emails.length ? { emails } : {}),
+    };
     const data = galVCard(entry);
     out.push({ entry, data, etag: etagOf(data) });
   }

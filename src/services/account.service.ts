@@ -1,7 +1,7 @@
 // Accounts, domains, aliases and groups: the one account model every protocol uses, and the
 // single `resolveRecipient()` that every delivery path asks where an address goes.
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
-import { In, type EntityManager } from 'typeorm';
+import { In, IsNull, Not, type EntityManager } from 'typeorm';
 import {
   AccountEntity, AliasEntity, AliasTargetEntity, DomainEntity, GroupEntity, GroupMemberEntity,
 } from '../../schemas/entities/index.js';
@@ -312,9 +312,12 @@ export class AccountService {
     const aliases = await this.em.find(AliasEntity, { order: { address: 'ASC' } });
     const targets = aliases.length ? await this.em.findBy(AliasTargetEntity, { aliasId: In(aliases.map((a) => a.id)) }) : [];
     const accounts = await this.accountAddresses(targets.map((t) => t.accountId));
+    const groupIds = [...new Set(targets.flatMap((t) => (t.groupId ? [t.groupId] : [])))];
+    const groups = new Map(groupIds.length ? (await this.em.findBy(GroupEntity, { id: In(groupIds) })).map((g) => [g.id, g.address]) : []);
     return aliases.map((a) => ({
       address: a.address,
-      targets: targets.filter((t) => t.aliasId === a.id).map((t) => (t.accountId ? accounts.get(t.accountId)! : t.forwardTo!)),
+      targets: targets.filter((t) => t.aliasId === a.id)
+        .map((t) => (t.accountId ? accounts.get(t.accountId)! : t.groupId ? `list ${groups.get(t.groupId) ?? `#${t.groupId}`}` : t.forwardTo!)),
     }));
   }
 
@@ -401,6 +404,10 @@ export class AccountService {
       await em.delete(GroupMemberEntity, { groupId: group.id });
       await em.delete(GroupMemberEntity, { memberGroupId: group.id });
       await forgetSubject(em, 'group', group.id);
+      // Its further addresses (aliases whose target is this list) go with it.
+      const listAliases = new Set((await em.findBy(AliasTargetEntity, { groupId: group.id })).map((t) => t.aliasId));
+      await em.delete(AliasTargetEntity, { groupId: group.id });
+      for (const aliasId of listAliases) if (!(await em.countBy(AliasTargetEntity, { aliasId }))) await em.delete(AliasEntity, { id: aliasId });
       await em.delete(GroupEntity, { id: group.id });
     });
   }
@@ -446,8 +453,12 @@ export class AccountService {
     const alias = await this.em.findOneBy(AliasEntity, { address });
     if (alias) {
       const targets = await this.em.findBy(AliasTargetEntity, { aliasId: alias.id });
-      const accountIds = await this.liveAccounts(targets.map((t) => t.accountId));
-      return { kind: 'local', accountIds, forwards: targets.flatMap((t) => (t.forwardTo ? [t.forwardTo] : [])), via: 'alias' };
+      // A target may be a distribution list (a directory group's secondary address): its members.
+      const acc = new Set<number>(targets.flatMap((t) => (t.accountId ? [t.accountId] : [])));
+      const ext = new Set<string>(targets.flatMap((t) => (t.forwardTo ? [t.forwardTo] : [])));
+      const seen = new Set<number>();
+      for (const t of targets) if (t.groupId) await this.expandGroup(t.groupId, acc, ext, seen, 0);
+      return { kind: 'local', accountIds: await this.liveAccounts([...acc]), forwards: [...ext], via: targets.some((t) => t.groupId) ? 'group' : 'alias' };
     }
     const group = await this.em.findOneBy(GroupEntity, { address });
     if (group) {
@@ -492,13 +503,33 @@ export class AccountService {
    * work is done either way), DISABLED for a disabled or deleted account with a right password.
    */
   async authenticate(username: string, password: string): Promise<AccountEntity> {
-    const acc = (await this.getAccount(username)) ?? (await this.directoryLogin?.findAccount(username)) ?? null;
+    const acc = (await this.getAccount(username)) ?? (await this.directoryLogin?.findAccount(username)) ?? (await this.accountOfAlias(username));
     if (acc?.source === 'directory' && this.directoryLogin) return this.directoryLogin.authenticate(acc, password);
     const ok = await verifyPassword(acc?.passwordHash ?? null, password);
     // A shared mailbox never logs in (it has no password; this holds even if one were set).
     if (!acc || !ok || acc.kind === 'shared') throw new ServiceError('AUTH_FAILED', 'invalid credentials');
     if (!acc.enabled || acc.deletedAt) throw new ServiceError('DISABLED', 'account disabled');
     return acc;
+  }
+
+  /**
+   * The account an alias address names, for logins by alias (e.g. an AD proxyAddresses
+   * `smtp:` address): only an alias whose targets are exactly one live account, so a shared
+   * alias, a list address or a forward never names a login.
+   */
+  private async accountOfAlias(username: string): Promise<AccountEntity | null> {
+    let a: string;
+    try {
+      a = normalizeAddress(username);
+    } catch {
+      return null;
+    }
+    const alias = await this.em.findOneBy(AliasEntity, { address: a });
+    if (!alias) return null;
+    const targets = await this.em.findBy(AliasTargetEntity, { aliasId: alias.id });
+    if (targets.length !== 1 || !targets[0]!.accountId) return null;
+    const acc = await this.em.findOneBy(AccountEntity, { id: targets[0]!.accountId });
+    return acc && !acc.deletedAt ? acc : null;
   }
 
   /** May this account use `address` as its envelope sender or From? Primary, its aliases, groups allowing it. */
@@ -517,7 +548,9 @@ export class AccountService {
     if (plus > 0 && `${local.slice(0, plus)}@${domain}` === acc.address) return true;
     const alias = await this.em.findOneBy(AliasEntity, { address: norm });
     if (alias && (await this.em.countBy(AliasTargetEntity, { aliasId: alias.id, accountId }))) return true;
-    const group = await this.em.findOneBy(GroupEntity, { address: norm });
+    // A further address of a list counts as the list's own address.
+    const listTarget = alias ? await this.em.findOne(AliasTargetEntity, { where: { aliasId: alias.id, groupId: Not(IsNull()) } }) : null;
+    const group = listTarget ? await this.em.findOneBy(GroupEntity, { id: listTarget.groupId! }) : await this.em.findOneBy(GroupEntity, { address: norm });
     if (group?.membersMaySendAs) {
       const members = new Set<number>();
       await this.expandGroup(group.id, members, new Set(), new Set(), 0);

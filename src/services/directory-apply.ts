@@ -5,8 +5,9 @@
 // address-book attributes). Disables and marks deleted; never deletes an account or mail.
 // Address conflicts (two directory users, or a directory user and a local account/alias/group,
 // claiming one address) are returned to the caller and never merged.
-// BUGS: extra addresses of a group (smtp: aliases of a DL) are not turned into aliases; an
-// address held by a deleted-but-retained account stays taken until `directory purge`.
+// A group's further addresses (AD proxyAddresses `smtp:`, OpenLDAP `mail` values after the
+// first) become directory aliases whose target is the list (alias_target.groupId).
+// BUGS: an address held by a deleted-but-retained account stays taken until `directory purge`.
 import type { EntityManager } from 'typeorm';
 import {
   AccountEntity, AliasEntity, AliasTargetEntity, DirectoryEntryEntity, DomainEntity, GroupEntity, GroupMemberEntity,
@@ -47,7 +48,8 @@ interface AccRow {
   id: number; address: string; domainId: number; displayName: string; source: string;
   directoryId: string | null; externalId: string | null; enabled: boolean; deletedAt: number | null;
 }
-interface AliasRow { id: number; address: string; source: string; targets: ReadonlyArray<{ id: number; accountId: number | null }> }
+interface AliasTarget { id: number; accountId: number | null; groupId: number | null }
+interface AliasRow { id: number; address: string; source: string; targets: ReadonlyArray<AliasTarget> }
 interface GroupRow {
   id: number; address: string; source: string; directoryId: string | null; externalId: string | null; displayName: string;
 }
@@ -71,6 +73,8 @@ class Snapshot {
   readonly aliasByAddr = new Map<string, AliasRow>();
   /** accountId → addresses of aliases with a target on that account. */
   readonly aliasAddrsByAcc = new Map<number, Set<string>>();
+  /** groupId → addresses of aliases with a target on that list. */
+  readonly aliasAddrsByGroup = new Map<number, Set<string>>();
   readonly groupByAddr = new Map<string, GroupRow>();
   readonly groupByExt = new Map<string, GroupRow>();
   readonly entryByExt = new Map<string, EntryRow>();
@@ -85,18 +89,25 @@ class Snapshot {
       if (a.directoryId === directoryId && a.externalId !== null) s.accByExt.set(a.externalId, a);
     }
     const aliases = await em.query(`SELECT "id", "address", "source" FROM "alias"`) as Array<Record<string, unknown>>;
-    const targets = await em.query(`SELECT "id", "aliasId", "accountId" FROM "alias_target"`) as Array<Record<string, unknown>>;
-    const byAlias = new Map<number, Array<{ id: number; accountId: number | null }>>();
+    const targets = await em.query(`SELECT "id", "aliasId", "accountId", "groupId" FROM "alias_target"`) as Array<Record<string, unknown>>;
+    const byAlias = new Map<number, AliasTarget[]>();
     for (const t of targets) {
       const k = Number(t.aliasId);
       let l = byAlias.get(k);
       if (!l) byAlias.set(k, (l = []));
-      l.push({ id: Number(t.id), accountId: num(t.accountId) });
+      l.push({ id: Number(t.id), accountId: num(t.accountId), groupId: num(t.groupId) });
     }
     for (const r of aliases) {
       const a: AliasRow = { id: Number(r.id), address: String(r.address), source: String(r.source), targets: byAlias.get(Number(r.id)) ?? [] };
       s.aliasByAddr.set(a.address, a);
-      for (const t of a.targets) if (t.accountId !== null) s.addAliasOf(t.accountId, a.address);
+      for (const t of a.targets) {
+        if (t.accountId !== null) s.addAliasOf(t.accountId, a.address);
+        if (t.groupId !== null) {
+          let set = s.aliasAddrsByGroup.get(t.groupId);
+          if (!set) s.aliasAddrsByGroup.set(t.groupId, (set = new Set()));
+          set.add(a.address);
+        }
+      }
     }
     const groups = await em.query(`SELECT "id", "address", "source", "directoryId", "externalId", "displayName" FROM "mail_group"`) as Array<Record<string, unknown>>;
     for (const r of groups) {
@@ -135,6 +146,14 @@ class Snapshot {
     if (add) next.add(address);
     else next.delete(address);
     this.put(this.aliasAddrsByAcc, accountId, next);
+  }
+
+  /** The same for a list's alias addresses. */
+  groupAliasOf(groupId: number, address: string, add: boolean): void {
+    const next = new Set(this.aliasAddrsByGroup.get(groupId) ?? []);
+    if (add) next.add(address);
+    else next.delete(address);
+    this.put(this.aliasAddrsByGroup, groupId, next);
   }
 
   setAccount(a: AccRow, previous: AccRow | null, directoryId: string): void {
@@ -310,9 +329,9 @@ export class DirectoryWriter {
     return r ? toAccRow(r) : null;
   }
 
-  private async aliasTargets(em: EntityManager, aliasId: number): Promise<Array<{ id: number; accountId: number | null }>> {
-    const rows = await this.rows(em, `SELECT "id", "accountId" FROM "alias_target" WHERE "aliasId" = ? ORDER BY "id"`, [aliasId]);
-    return rows.map((t) => ({ id: Number(t.id), accountId: num(t.accountId) }));
+  private async aliasTargets(em: EntityManager, aliasId: number): Promise<AliasTarget[]> {
+    const rows = await this.rows(em, `SELECT "id", "accountId", "groupId" FROM "alias_target" WHERE "aliasId" = ? ORDER BY "id"`, [aliasId]);
+    return rows.map((t) => ({ id: Number(t.id), accountId: num(t.accountId), groupId: num(t.groupId) }));
   }
 
   private async aliasByAddress(em: EntityManager, address: string): Promise<AliasRow | null> {
@@ -331,6 +350,20 @@ export class DirectoryWriter {
     const rows = await this.rows(em,
       `SELECT DISTINCT a."id", a."address", a."source" FROM "alias" a JOIN "alias_target" t ON t."aliasId" = a."id" WHERE t."accountId" = ? AND a."source" = 'directory' ORDER BY a."id"`,
       [accountId]);
+    const out: AliasRow[] = [];
+    for (const r of rows) out.push({ id: Number(r.id), address: String(r.address), source: String(r.source), targets: await this.aliasTargets(em, Number(r.id)) });
+    return out;
+  }
+
+  /** The directory aliases with a target on this list. */
+  private async directoryAliasesOfGroup(em: EntityManager, groupId: number): Promise<AliasRow[]> {
+    if (this.snap) {
+      return [...this.snap.aliasAddrsByGroup.get(groupId) ?? []].map((a) => this.snap!.aliasByAddr.get(a))
+        .filter((a): a is AliasRow => a !== undefined && a.source === 'directory' && a.targets.some((t) => t.groupId === groupId));
+    }
+    const rows = await this.rows(em,
+      `SELECT DISTINCT a."id", a."address", a."source" FROM "alias" a JOIN "alias_target" t ON t."aliasId" = a."id" WHERE t."groupId" = ? AND a."source" = 'directory' ORDER BY a."id"`,
+      [groupId]);
     const out: AliasRow[] = [];
     for (const r of rows) out.push({ id: Number(r.id), address: String(r.address), source: String(r.source), targets: await this.aliasTargets(em, Number(r.id)) });
     return out;
@@ -454,7 +487,10 @@ export class DirectoryWriter {
     if (alias) {
       const targets = alias.targets;
       const mine = alias.source === 'directory' && selfId !== null && targets.length > 0 && targets.every((t) => t.accountId === selfId);
-      if (!mine) return alias.source === 'directory' ? 'alias of another directory user' : 'used by a local alias';
+      if (!mine) {
+        if (targets.some((t) => t.groupId !== null)) return 'a further address of a distribution list';
+        return alias.source === 'directory' ? 'alias of another directory user' : 'used by a local alias';
+      }
     }
     const group = await this.groupByAddress(em, address);
     if (group) return group.source === 'directory' ? `used by directory group ${group.externalId}` : 'used by a local group';
@@ -533,7 +569,7 @@ export class DirectoryWriter {
   private async dropOwnAlias(em: EntityManager, address: string, accountId: number | null): Promise<void> {
     const alias = await this.aliasByAddress(em, address);
     if (!alias || alias.source !== 'directory') return;
-    if (alias.targets.every((t) => t.accountId === accountId || t.accountId === null)) await this.deleteAliasTarget(em, alias, null);
+    if (alias.targets.every((t) => (t.accountId === accountId || t.accountId === null) && t.groupId === null)) await this.deleteAliasTarget(em, alias, null);
   }
 
   /** Makes the account's directory aliases exactly `wanted` (conflicting ones are reported, not taken). Returns whether any changed. */
@@ -557,7 +593,7 @@ export class DirectoryWriter {
       if (this.snap) this.pendingTargets.push([aliasId, accountId]);
       else targetId = await this.insert(em, 'alias_target', { aliasId, accountId, forwardTo: null });
       if (this.snap) {
-        this.snap.put(this.snap.aliasByAddr, w.address, { id: aliasId, address: w.address, source: 'directory', targets: [{ id: targetId, accountId }] });
+        this.snap.put(this.snap.aliasByAddr, w.address, { id: aliasId, address: w.address, source: 'directory', targets: [{ id: targetId, accountId, groupId: null }] });
         this.snap.aliasOf(accountId, w.address, true);
       }
       changed = true;
@@ -602,7 +638,12 @@ export class DirectoryWriter {
     }
     const primary = addrs[0]!;
     const acc = await this.accountByAddress(em, primary.address);
-    const alias = await this.aliasByAddress(em, primary.address);
+    let alias = await this.aliasByAddress(em, primary.address);
+    if (alias && group && alias.source === 'directory' && alias.targets.every((t) => t.groupId === group!.id)) {
+      // A further address of this list becomes its primary one.
+      await this.deleteGroupAlias(em, alias, group.id);
+      alias = null;
+    }
     const other = await this.groupByAddress(em, primary.address);
     const taken = acc ? `used by account ${acc.address}` : alias ? 'used by an alias'
       : other && other.id !== group?.id ? `used by ${other.source} group ${other.externalId ?? other.address}` : null;
@@ -630,10 +671,50 @@ export class DirectoryWriter {
       }
     }
     this.counts.groups++;
+    // A list whose primary address is in conflict keeps its further addresses as they were.
+    if (group && !taken) await this.syncGroupAliases(em, group, g, addrs.slice(1));
     await this.saveEntry(em, entry, g, { groupId: group?.id ?? null });
   }
 
+  /** Makes the list's directory aliases exactly `wanted` (addresses held elsewhere are reported, not taken). */
+  private async syncGroupAliases(em: EntityManager, group: GroupRow, g: DirectoryGroup, wanted: Array<{ address: string; domainId: number }>): Promise<void> {
+    const have = await this.directoryAliasesOfGroup(em, group.id);
+    for (const a of have) if (!wanted.some((w) => w.address === a.address)) await this.deleteGroupAlias(em, a, group.id);
+    for (const w of wanted) {
+      if (have.some((a) => a.address === w.address)) continue;
+      const acc = await this.accountByAddress(em, w.address);
+      const alias = await this.aliasByAddress(em, w.address);
+      const other = await this.groupByAddress(em, w.address);
+      const taken = acc ? `used by account ${acc.address}` : alias ? 'used by an alias' : other ? `used by ${other.source} group ${other.externalId ?? other.address}` : null;
+      if (taken) {
+        this.conflict({ externalId: g.externalId, dn: g.dn, address: w.address, reason: `list address: ${taken}` });
+        continue;
+      }
+      await this.flush(em);
+      const aliasId = await this.insert(em, 'alias', { address: w.address, domainId: w.domainId, source: 'directory', createdAt: this.now() });
+      const targetId = await this.insert(em, 'alias_target', { aliasId, accountId: null, forwardTo: null, groupId: group.id });
+      if (this.snap) {
+        this.snap.put(this.snap.aliasByAddr, w.address, { id: aliasId, address: w.address, source: 'directory', targets: [{ id: targetId, accountId: null, groupId: group.id }] });
+        this.snap.groupAliasOf(group.id, w.address, true);
+      }
+    }
+  }
+
+  /** Removes the alias's target on the list, and the alias once it has no target left. */
+  private async deleteGroupAlias(em: EntityManager, alias: AliasRow, groupId: number): Promise<void> {
+    await this.flush(em);
+    await em.delete(AliasTargetEntity, { aliasId: alias.id, groupId });
+    const left = alias.targets.filter((t) => t.groupId !== groupId);
+    const none = this.snap ? left.length === 0 : !(await em.countBy(AliasTargetEntity, { aliasId: alias.id }));
+    if (none) await em.delete(AliasEntity, { id: alias.id });
+    if (this.snap) {
+      this.snap.put(this.snap.aliasByAddr, alias.address, none ? undefined : { ...alias, targets: left });
+      this.snap.groupAliasOf(groupId, alias.address, false);
+    }
+  }
+
   private async dropGroup(em: EntityManager, group: GroupRow): Promise<void> {
+    for (const a of await this.directoryAliasesOfGroup(em, group.id)) await this.deleteGroupAlias(em, a, group.id);
     await em.delete(GroupMemberEntity, { groupId: group.id });
     await em.delete(GroupMemberEntity, { memberGroupId: group.id });
     await forgetSubject(em, 'group', group.id); // mailbox rights granted to the group go with it

@@ -1,11 +1,22 @@
 // NAME directory-auth — bind-through logins for accounts that live in a directory: finds the
-// account for a login (primary address, UPN user@REALM, or DOMAIN\sAMAccountName/uid) and
-// verifies the password by binding as the user's DN over TLS. No password is stored or cached.
+// account for a login (UPN user@REALM, or DOMAIN\sAMAccountName/uid; primary and alias addresses
+// are found by AccountService) and verifies the password by binding as the user's DN (from the
+// synced entry: no search first) on the connector's pool of TLS bind connections.
+// Login cache (loginCacheSeconds, default 60, 0 = off): after a successful bind, an HMAC of
+// DN and password under a key that exists only in this process's memory is kept with the
+// entry's password stamp (connector.passwordStamp, read just before the bind). A later login
+// with the same password is accepted without a bind only if the stamp read live from the
+// directory is unchanged, so a password change, reset, disable or lockout takes effect at once;
+// the DC still decides whenever anything changed, the entry looks disabled/locked/expired, or
+// the directory is unreachable (then the login is TEMPORARY, as without the cache). A failed
+// check drops the entry. The trade-off: a process memory dump within the TTL exposes HMACs
+// (not passwords) that an attacker could try offline against candidate passwords.
 // Must not: accept an empty password (an LDAP unauthenticated bind "succeeds", RFC 4513
 // §5.1.2), treat an unreachable directory as success or as a reason to disable anyone.
 // Errors: ServiceError AUTH_FAILED (wrong password, unknown user), DISABLED (disabled, locked),
 // TEMPORARY (directory unreachable: SMTP 454, IMAP NO [UNAVAILABLE]).
 // BUGS: throttling is left to the protocol listeners (AuthThrottle); no per-DN lockout guard.
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { DirectoryEntryEntity, AccountEntity } from '../../schemas/entities/index.js';
 import { dnKey } from '../../connectors/ldap/escape.js';
 import { DirectoryUnavailableError, type BindOutcome } from '../../connectors/ldap/ldap-client.js';
@@ -21,9 +32,54 @@ const MAX_LOGIN_CHARS = 512;
 export interface DirectoryHandle {
   connector: DirectoryConnector;
   netbiosDomain: string;
+  /** Successful checks kept this long (0: off). */
+  loginCacheMs: number;
+}
+
+/** Most cached checks per process (oldest dropped first). */
+const LOGIN_CACHE_MAX = 10_000;
+
+/** Successful password checks, as HMACs under a per-process random key (never the password). */
+export class LoginCache {
+  private readonly key = randomBytes(32);
+  private readonly map = new Map<string, { mac: Buffer; stamp: string; until: number }>();
+  hits = 0;
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  private mac(dn: string, password: string): Buffer {
+    return createHmac('sha256', this.key).update(dn).update('\0').update(password, 'utf8').digest();
+  }
+
+  /** The stamp stored with this DN and password, or null (absent, expired, other password). */
+  stampFor(dnKey: string, dn: string, password: string): string | null {
+    const e = this.map.get(dnKey);
+    if (!e) return null;
+    if (e.until <= this.now()) {
+      this.map.delete(dnKey);
+      return null;
+    }
+    return timingSafeEqual(e.mac, this.mac(dn, password)) ? e.stamp : null;
+  }
+
+  put(dnKey: string, dn: string, password: string, stamp: string, ttlMs: number): void {
+    this.map.delete(dnKey);
+    if (this.map.size >= LOGIN_CACHE_MAX) this.map.delete(this.map.keys().next().value!);
+    this.map.set(dnKey, { mac: this.mac(dn, password), stamp, until: this.now() + ttlMs });
+  }
+
+  forget(dnKey: string): void {
+    this.map.delete(dnKey);
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
 }
 
 export class DirectoryAuthenticator implements DirectoryLogin {
+  readonly cache = new LoginCache();
+
   constructor(
     private readonly store: Store,
     private readonly directories: () => Map<string, DirectoryHandle>,
@@ -64,8 +120,22 @@ export class DirectoryAuthenticator implements DirectoryLogin {
     const entry = await this.store.em.findOneBy(DirectoryEntryEntity, { directoryId: acc.directoryId!, externalId: acc.externalId! });
     if (!entry || entry.deletedAt) return fail('no directory entry for the account');
     let outcome: BindOutcome;
+    const key = `${acc.directoryId}\0${entry.dnKey}`;
     try {
+      let stamp: string | null = null;
+      if (h.loginCacheMs > 0) {
+        // Read before the bind: a change between the two then shows up as a different stamp.
+        stamp = await h.connector.passwordStamp(entry.dn).catch(() => null);
+        const cached = this.cache.stampFor(key, entry.dn, password);
+        if (cached !== null && stamp !== null && cached === stamp) {
+          this.cache.hits++;
+          if (!acc.enabled || acc.deletedAt) return fail('account disabled in Pochtamt (directory sync)', 'DISABLED');
+          return acc;
+        }
+      }
       outcome = await h.connector.verifyPassword(entry.dn, password);
+      if (outcome.ok && stamp !== null) this.cache.put(key, entry.dn, password, stamp, h.loginCacheMs);
+      if (!outcome.ok) this.cache.forget(key);
       if (!outcome.ok && (outcome.kind === 'bad-credentials' || outcome.kind === 'no-such-user')) {
         // Renamed or moved since the last sync? Look the stable id up and try its current DN.
         const current = await h.connector.dnOf(entry.externalId);

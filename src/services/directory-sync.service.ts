@@ -1,7 +1,9 @@
 // NAME directory-sync.service — keeps accounts, aliases and distribution lists in step with the
 // configured directories (config `directories`): a full read first, then incremental runs every
 // pollSeconds (AD uSNChanged, OpenLDAP entryCSN), a periodic full re-read, and for OpenLDAP a
-// periodic id scan to find deletions. Also the status (`pochtamt directory status`), the
+// periodic id scan to find deletions. On AD a change-notification search (connectors/ldap/
+// notify.ts) starts an incremental run as soon as the DC reports a change; while it is active
+// the poll slows to notifyPollSeconds, and it falls back to pollSeconds whenever it is not. Also the status (`pochtamt directory status`), the
 // read-only address book (Global Address List, `directory search`) and the retention purge.
 // Must not: delete an account or mail by itself (only purge(), an explicit admin command),
 // disable anyone because the directory is unreachable or returned nothing, or merge
@@ -15,6 +17,7 @@ import {
   AccountEntity, DirectoryEntryEntity, DirectoryStateEntity, DomainEntity,
 } from '../../schemas/entities/index.js';
 import { DirectoryConnector } from '../../connectors/ldap/directory-connector.js';
+import { ChangeNotifier, type NotifyState } from '../../connectors/ldap/notify.js';
 import { dnKey } from '../../connectors/ldap/escape.js';
 import type { AddressBookFields, AttributeMap, DirectoryGroup, DirectoryUser } from '../../connectors/ldap/profiles.js';
 import type { DirectoryConfig } from '../config/config.js';
@@ -67,6 +70,10 @@ export interface DirectoryStatus {
   deletedAccounts: number;
   purgeable: number;
   lists: number;
+  /** AD change notification: off, starting, active, refused (polling), down (reconnecting; polling). */
+  notify: { state: NotifyState; reason: string | null; syncs: number };
+  /** Idle connections in the bind pool for password checks. */
+  bindPoolIdle: number;
 }
 
 /** One user or group of the directory address book, with the Global Address List fields. */
@@ -84,7 +91,21 @@ interface Handle extends DirectoryHandle {
   cfg: DirectoryConfig;
   configError: string | null;
   domainsReady: boolean;
+  /** AD change notification (null: off, or not AD). */
+  notifier: ChangeNotifier | null;
+  notifyState: NotifyState;
+  notifyReason: string | null;
+  /** Syncs started by a notification (status, tests). */
+  notifiedSyncs: number;
+  notifyTimer: NodeJS.Timeout | null;
+  /** A notification-triggered sync is queued or running. */
+  notifyQueued: boolean;
+  /** Another notification arrived meanwhile. */
+  notifyAgain: boolean;
 }
+
+/** Changes often come in bursts (a user and its group memberships): one sync for a burst. */
+const NOTIFY_DEBOUNCE_MS = 150;
 
 export class DirectoryService {
   readonly authenticator: DirectoryAuthenticator;
@@ -129,21 +150,86 @@ export class DirectoryService {
         continue;
       }
       this.schedule(id, 0);
+      if (h.cfg.type === 'ad' && h.cfg.notify) this.startNotifier(h);
     }
+  }
+
+  /** Poll interval now: slow while AD change notification is active, pollSeconds otherwise. */
+  private pollMs(h: Handle): number {
+    return (h.notifyState === 'active' ? Math.max(h.cfg.pollSeconds, h.cfg.notifyPollSeconds) : h.cfg.pollSeconds) * 1000;
   }
 
   private schedule(id: string, delayMs: number): void {
     if (this.stopped) return;
+    const old = this.timers.get(id);
+    if (old) clearTimeout(old);
     const t = setTimeout(() => {
-      void this.sync(id).catch(() => undefined).finally(() => this.schedule(id, this.handle(id).cfg.pollSeconds * 1000));
+      this.timers.delete(id);
+      void this.sync(id).catch(() => undefined).finally(() => {
+        if (!this.timers.has(id)) this.schedule(id, this.pollMs(this.handle(id)));
+      });
     }, delayMs);
     this.timers.set(id, t);
+  }
+
+  private startNotifier(h: Handle): void {
+    const id = h.cfg.id;
+    const o = h.connector.o;
+    h.notifier = new ChangeNotifier({
+      ...o,
+      scopes: [o.userBaseDn || o.baseDn, o.groupBaseDn || o.baseDn],
+      onChange: () => this.notified(h),
+      onState: (state, reason) => {
+        const was = h.notifyState;
+        h.notifyState = state;
+        h.notifyReason = reason;
+        const level = state === 'active' || state === 'starting' ? 'info' : 'warn';
+        this.log[level]({ event: 'directory.notify.state', directory: id, state, reason }, `directory change notification ${state}`);
+        // Back to the short poll at once when notifications stop; after (re)registering, one
+        // sync catches what changed while nobody was listening.
+        if (state === 'active' && was !== 'starting') this.notified(h);
+        if (state !== 'active' && was === 'active' && this.timers.has(id)) this.schedule(id, this.pollMs(h));
+      },
+    });
+    h.notifier.start();
+  }
+
+  /**
+   * A change was reported: one incremental sync soon (debounced). A notification during that
+   * sync asks for one more after it, since the sync may have read the directory before the change.
+   */
+  private notified(h: Handle): void {
+    if (this.stopped) return;
+    if (h.notifyQueued) {
+      h.notifyAgain = true;
+      return;
+    }
+    if (h.notifyTimer) return;
+    h.notifyTimer = setTimeout(() => {
+      h.notifyTimer = null;
+      h.notifyQueued = true;
+      h.notifiedSyncs++;
+      void this.sync(h.cfg.id).catch(() => undefined).finally(() => {
+        h.notifyQueued = false;
+        if (h.notifyAgain) {
+          h.notifyAgain = false;
+          this.notified(h);
+        }
+      });
+    }, NOTIFY_DEBOUNCE_MS);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
+    for (const h of this.handles.values()) {
+      if (h.notifyTimer) clearTimeout(h.notifyTimer);
+      h.notifyTimer = null;
+      await h.notifier?.stop();
+      h.notifier = null;
+      h.notifyState = 'off';
+    }
     await Promise.all([...this.running.values()].map((p) => p.catch(() => undefined)));
     await Promise.all([...this.handles.values()].map((h) => h.connector.close().catch(() => undefined)));
   }
@@ -520,6 +606,8 @@ export class DirectoryService {
         deletedAccounts: await em.countBy(AccountEntity, { directoryId: id, source: 'directory', deletedAt: Not(IsNull()) }),
         purgeable: await em.countBy(AccountEntity, { directoryId: id, source: 'directory', deletedAt: LessThan(retentionCut) }),
         lists: await em.countBy(DirectoryEntryEntity, { directoryId: id, kind: 'group', groupId: Not(IsNull()), deletedAt: IsNull() }),
+        notify: { state: h.notifyState, reason: h.notifyReason, syncs: h.notifiedSyncs },
+        bindPoolIdle: h.connector.client.idleBindConnections,
       });
     }
     return out;
@@ -604,11 +692,14 @@ function makeHandle(cfg: DirectoryConfig, dataDir: string): Handle {
       caFile: cfg.caFile ? path.resolve(dataDir, cfg.caFile) : null, servername: cfg.servername, startTls: cfg.startTls,
       timeoutMs: cfg.timeoutSeconds * 1000, pageSize: cfg.pageSize, baseDn: cfg.baseDn, userBaseDn: cfg.userBaseDn,
       groupBaseDn: cfg.groupBaseDn, userFilter: cfg.userFilter, groupFilter: cfg.groupFilter,
-      attributes: cfg.attributes as Partial<AttributeMap>, changeAttribute: cfg.changeAttribute,
+      attributes: cfg.attributes as Partial<AttributeMap>, changeAttribute: cfg.changeAttribute, bindPoolSize: cfg.bindPoolSize,
     });
   } catch (e) {
     configError ??= (e as Error).message;
     connector = new DirectoryConnector({ id: cfg.id, type: cfg.type, url: 'ldaps://invalid.invalid', bindDn: '', bindPassword: '', baseDn: cfg.baseDn });
   }
-  return { cfg, connector, netbiosDomain: netbiosOf(cfg), configError, domainsReady: false };
+  return {
+    cfg, connector, netbiosDomain: netbiosOf(cfg), configError, domainsReady: false, loginCacheMs: (cfg.loginCacheSeconds ?? 0) * 1000,
+    notifier: null, notifyState: 'off', notifyReason: null, notifiedSyncs: 0, notifyTimer: null, notifyQueued: false, notifyAgain: false,
+  };
 }

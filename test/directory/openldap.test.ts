@@ -103,6 +103,17 @@ describe('OpenLDAP directory', { skip: SLAPD_SKIP }, () => {
     assert.equal(await authCode('EXAMPLE\\alice', PW), 'ok', 'DOMAIN\\uid login');
     assert.equal(await smtpLogin(t.ports.submission!, `alice@${D}`, PW), 'ok');
     assert.equal(await smtpLogin(t.ports.submission!, `alice@${D}`, 'wrong'), 535);
+    // Password checks ran on pooled bind connections, which stay open for the next login.
+    const idle = (await t.app.directories.status())[0]!.bindPoolIdle;
+    assert.ok(idle >= 1 && idle <= 4, `idle bind connections: ${idle}`);
+    assert.equal(await authCode(`alice@${D}`, 'wrong'), 'AUTH_FAILED', 'a failed bind leaves the pooled connection usable');
+    assert.equal(await authCode(`bob@${D}`, PW), 'ok');
+    // A repeated login with the same password is served from the login cache (entry stamp unchanged).
+    const hits = t.app.directories.authenticator.cache.hits;
+    assert.equal(await authCode(`bob@${D}`, PW), 'ok');
+    assert.equal(t.app.directories.authenticator.cache.hits, hits + 1);
+    assert.equal(await authCode(`bob@${D}`, 'wrong'), 'AUTH_FAILED', 'another password never matches a cached check');
+    assert.equal(t.app.directories.authenticator.cache.hits, hits + 1);
   });
 
   test('IMAP LOGIN uses the directory password (address and DOMAIN\\uid)', async () => {
@@ -144,7 +155,102 @@ describe('OpenLDAP directory', { skip: SLAPD_SKIP }, () => {
     });
   });
 
-  test('a password change in LDAP takes effect at once', async () => {
+  test('login by alias address: a further mail value logs in (SMTP AUTH, IMAP); a local alias only when it names one account', async () => {
+    assert.equal(await authCode(`alice.a@${D}`, PW), 'ok');
+    assert.equal(await authCode(`Alice.A@${D.toUpperCase()}`, PW), 'ok');
+    assert.equal(await authCode(`alice.a@${D}`, 'wrong'), 'AUTH_FAILED');
+    assert.equal(await smtpLogin(t.ports.submission!, `alice.a@${D}`, PW), 'ok');
+    assert.equal(await smtpLogin(t.ports.submission!, `alice.a@${D}`, 'wrong'), 535);
+    assert.equal(await imapLogin(t.ports.imap!, `alice.a@${D}`, PW), 'ok');
+    await t.app.accounts.addAccount({ address: `local1@${D}`, password: 'L0cal-Passw0rd' });
+    await t.app.accounts.addAlias(`l.one@${D}`, [`local1@${D}`]);
+    await t.app.accounts.addAlias(`shared@${D}`, [`local1@${D}`, `bob@${D}`]);
+    await t.app.accounts.addAlias(`fwd@${D}`, ['someone@remote.test']);
+    assert.equal(await authCode(`l.one@${D}`, 'L0cal-Passw0rd'), 'ok');
+    assert.equal(await imapLogin(t.ports.imap!, `l.one@${D}`, 'L0cal-Passw0rd'), 'ok');
+    assert.equal(await authCode(`shared@${D}`, 'L0cal-Passw0rd'), 'AUTH_FAILED', 'an alias of two accounts names no login');
+    assert.equal(await authCode(`shared@${D}`, PW), 'AUTH_FAILED');
+    assert.equal(await authCode(`fwd@${D}`, ''), 'AUTH_FAILED');
+    await t.app.accounts.removeAlias(`shared@${D}`);
+    await t.app.accounts.removeAlias(`fwd@${D}`);
+  });
+
+  test("a group's further mail values are addresses of its list, delivered to every member", async () => {
+    const alice = (await account(`alice@${D}`))!;
+    const bob = (await account(`bob@${D}`))!;
+    const eng = `cn=engineering,${GROUPS}`;
+    await ldap.modify(eng, new Change({ operation: 'add', modification: new Attribute({ type: 'mail', values: [`engineering@${D}`] }) }));
+    const { value: r } = await waitFor('list alias', async () => {
+      const x = await t.app.accounts.resolveRecipient(`engineering@${D}`);
+      return x.kind === 'local' && x.accountIds.length >= 2 ? x : null;
+    });
+    assert.equal(r.via, 'group');
+    assert.ok(r.accountIds.includes(alice.id) && r.accountIds.includes(bob.id));
+    assert.equal((await t.app.accounts.resolveRecipient(`eng@${D}`)).kind, 'local', 'the primary address stays');
+    const [a0, b0] = [await inboxCount(alice.id), await inboxCount(bob.id)];
+    await sendMx(t.ports.smtp!, `engineering@${D}`);
+    await waitFor('delivery to the further address', async () => (await inboxCount(alice.id)) === a0 + 1 && (await inboxCount(bob.id)) === b0 + 1);
+    // A further address a local account already holds is reported, not taken.
+    await ldap.modify(eng, new Change({ operation: 'add', modification: new Attribute({ type: 'mail', values: [`local1@${D}`] }) }));
+    await waitFor('conflict', async () => (await t.app.directories.status())[0]!.conflicts.some((c) => c.address === `local1@${D}` && /list address/.test(c.reason)));
+    const loc = await t.app.accounts.resolveRecipient(`local1@${D}`);
+    assert.ok(loc.kind === 'local' && loc.via === 'account');
+    await ldap.modify(eng, new Change({ operation: 'delete', modification: new Attribute({ type: 'mail', values: [`engineering@${D}`, `local1@${D}`] }) }));
+    await waitFor('list alias gone', async () => (await t.app.accounts.resolveRecipient(`engineering@${D}`)).kind === 'unknown');
+    await waitFor('conflict cleared', async () => !(await t.app.directories.status())[0]!.conflicts.some((c) => c.address === `local1@${D}`));
+  });
+
+  test('GAL over CardDAV: directory attributes as vCard properties, aliases as EMAIL, lists as groups with members', async () => {
+    await ldap.modify(`uid=alice,${PEOPLE}`, [
+      new Change({ operation: 'replace', modification: new Attribute({ type: 'givenName', values: ['Alice'] }) }),
+      new Change({ operation: 'replace', modification: new Attribute({ type: 'sn', values: ['Anderson'] }) }),
+      new Change({ operation: 'replace', modification: new Attribute({ type: 'departmentNumber', values: ['R&D; Platform'] }) }),
+      new Change({ operation: 'replace', modification: new Attribute({ type: 'mobile', values: ['+1 555 0199'] }) }),
+      new Change({ operation: 'replace', modification: new Attribute({ type: 'roomNumber', values: ['B-12\r\nEMAIL:evil@remote.test'] }) }),
+    ]);
+    const report = async () => {
+      const res = await fetch(`http://127.0.0.1:${t.ports.http}/dav/addressbooks/alice@${D}/gal/`, {
+        method: 'REPORT',
+        headers: { authorization: `Basic ${Buffer.from(`alice@${D}:${PW}`).toString('base64')}`, depth: '1', 'content-type': 'application/xml' },
+        body: '<?xml version="1.0"?><card:addressbook-query xmlns:d="DAV:" xmlns:card="urn:ietf:params:xml:ns:carddav"><d:prop><d:getetag/><card:address-data/></d:prop></card:addressbook-query>',
+      });
+      assert.equal(res.status, 207);
+      return (await res.text()).replace(/&#13;/g, '\r');
+    };
+    const { value: xml } = await waitFor('attributes in the GAL', async () => {
+      const x = await report();
+      return x.includes('ADR;TYPE=WORK:;B-12') ? x : null;
+    });
+    const cards = xml.split('BEGIN:VCARD').slice(1);
+    const aliceCard = cards.find((c) => c.includes(`EMAIL;TYPE=INTERNET,WORK:alice@${D}`))!;
+    assert.ok(aliceCard, xml);
+    assert.match(aliceCard, /FN:Alice Anderson/);
+    assert.match(aliceCard, /N:Anderson;Alice;;;/);
+    assert.match(aliceCard, /TITLE:Engineer/);
+    assert.match(aliceCard, /ORG:;R&amp;D\\; Platform/);
+    assert.match(aliceCard, /TEL;TYPE=WORK,VOICE:\+1 555 0100/);
+    assert.match(aliceCard, /TEL;TYPE=CELL,VOICE:\+1 555 0199/);
+    assert.match(aliceCard, new RegExp(`EMAIL;TYPE=INTERNET,WORK:alice\\.a@${D}`), 'the alias is a further EMAIL');
+    assert.doesNotMatch(xml, /^EMAIL:evil/m, 'a CR/LF in a directory value never starts a property');
+    const engCard = cards.find((c) => c.includes(`EMAIL;TYPE=INTERNET,WORK:eng@${D}`))!;
+    assert.ok(engCard, 'the list is a card');
+    assert.match(engCard, /X-ADDRESSBOOKSERVER-KIND:group/);
+    const alice = (await account(`alice@${D}`))!;
+    const bob = (await account(`bob@${D}`))!;
+    assert.match(engCard, new RegExp(`X-ADDRESSBOOKSERVER-MEMBER:urn:uuid:pochtamt-account-${alice.id}\\b`));
+    assert.match(engCard, new RegExp(`X-ADDRESSBOOKSERVER-MEMBER:urn:uuid:pochtamt-account-${bob.id}\\b`), 'nested members are listed');
+    // A local account has no directory attributes.
+    const local = cards.find((c) => c.includes(`EMAIL;TYPE=INTERNET,WORK:local1@${D}`))!;
+    assert.ok(local);
+    assert.doesNotMatch(local, /TITLE|ORG|TEL/);
+    assert.match(local, new RegExp(`EMAIL;TYPE=INTERNET,WORK:l\\.one@${D}`));
+  });
+
+  test('a password change in LDAP takes effect at once (also when the old password was just cached)', async () => {
+    assert.equal(await authCode(`dave@${D}`, PW), 'ok');
+    const hits = t.app.directories.authenticator.cache.hits;
+    assert.equal(await authCode(`dave@${D}`, PW), 'ok');
+    assert.equal(t.app.directories.authenticator.cache.hits, hits + 1, 'the old password is cached');
     await ldap.modify(`uid=dave,${PEOPLE}`, new Change({ operation: 'replace', modification: new Attribute({ type: 'userPassword', values: ['N3w-Passw0rd'] }) }));
     assert.equal(await authCode(`dave@${D}`, PW), 'AUTH_FAILED');
     assert.equal(await authCode(`dave@${D}`, 'N3w-Passw0rd'), 'ok');

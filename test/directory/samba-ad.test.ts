@@ -2,7 +2,10 @@
 // by this suite (test/directory/fixtures/start-samba.sh, realm CORP.TEST, LDAPS with the
 // suite's own CA): samba-tool user create → account and mailbox within 5 s and a login with
 // the AD password (address, UPN, CORP\sAMAccountName; SMTP and IMAP); proxyAddresses alias; disable; rename;
-// nested group list; password change; delete (tombstone via show-deleted) → disabled, kept.
+// nested group list; password change; delete (tombstone via show-deleted) → disabled, kept;
+// login by proxyAddresses alias; a group's smtp: addresses; ranged member retrieval
+// (member;range=…); change notification (1.2.840.113556.1.4.528) with polling slowed to 60 s.
+// The main instance runs with notify: false, so it exercises the poll fallback.
 // Set DIRECTORY_TEST_SAMBA_WORKDIR to reuse a provisioned DC between runs (it is then left running).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -11,6 +14,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Attribute, Change, type Client } from 'ldapts';
 import { AccountEntity, MailboxEntity } from '../../schemas/entities/index.js';
+import { DirectoryConnector } from '../../connectors/ldap/directory-connector.js';
 import { ServiceError } from '../../src/services/errors.js';
 import { startInstance, type TestInstance } from '../helpers/instance.js';
 import {
@@ -58,7 +62,7 @@ describe('Samba Active Directory', { skip: SAMBA_SKIP }, () => {
       config: {
         directories: [{
           id: 'corp', type: 'ad', url: env.SAMBA_LDAPS_URL, caFile: env.SAMBA_CA_FILE, bindDn: env.SAMBA_ADMIN_BIND,
-          bindPassword: env.SAMBA_ADMIN_PASS, baseDn: env.SAMBA_BASE_DN, domains: [D], pollSeconds: 0.5,
+          bindPassword: env.SAMBA_ADMIN_PASS, baseDn: env.SAMBA_BASE_DN, domains: [D], pollSeconds: 0.5, notify: false,
         }],
       },
     });
@@ -109,6 +113,17 @@ describe('Samba Active Directory', { skip: SAMBA_SKIP }, () => {
     await waitFor('alias delivery', async () => (await inboxCount(alice.id)) === before + 1);
   });
 
+  test('login by a proxyAddresses alias (SMTP AUTH and IMAP), with the AD password', async () => {
+    const alias = `a.${n('alice')}@${D}`;
+    assert.equal(await authCode(alias, PW), 'ok');
+    assert.equal(await authCode(alias.toUpperCase(), PW), 'ok');
+    assert.equal(await authCode(alias, 'Wr0ng-pass'), 'AUTH_FAILED');
+    assert.equal(await smtpLogin(t.ports.submission!, alias, PW), 'ok');
+    assert.equal(await smtpLogin(t.ports.submission!, alias, 'Wr0ng-pass'), 535);
+    assert.equal(await imapLogin(t.ports.imap!, alias, PW), 'ok');
+    assert.notEqual(await imapLogin(t.ports.imap!, alias, 'Wr0ng-pass'), 'ok');
+  });
+
   test('a group with mail and a nested group is a list delivering to all; membership follows AD', async () => {
     const alice = (await account(`${n('alice')}@${D}`))!;
     const bob = (await account(`${n('bob')}@${D}`))!;
@@ -128,7 +143,60 @@ describe('Samba Active Directory', { skip: SAMBA_SKIP }, () => {
     });
   });
 
+  test("a group's proxyAddresses smtp: entries are addresses of the list (delivered to all members)", async () => {
+    const dn = `CN=${n('staff')},${USERS}`;
+    const alice = (await account(`${n('alice')}@${D}`))!;
+    const bob = (await account(`${n('bob')}@${D}`))!;
+    const extra = `all.${n('staff')}@${D}`;
+    await ldap.modify(dn, new Change({ operation: 'add', modification: new Attribute({
+      type: 'proxyAddresses', values: [`SMTP:${n('staff')}@${D}`, `smtp:${extra}`, `X500:/o=corp/cn=${n('staff')}`],
+    }) }));
+    const { value: r } = await waitFor('list alias', async () => {
+      const x = await t.app.accounts.resolveRecipient(extra);
+      return x.kind === 'local' && x.accountIds.includes(alice.id) && x.accountIds.includes(bob.id) ? x : null;
+    });
+    assert.equal(r.via, 'group');
+    const [a0, b0] = [await inboxCount(alice.id), await inboxCount(bob.id)];
+    await sendMx(t.ports.smtp!, extra);
+    await waitFor('delivery to all', async () => (await inboxCount(alice.id)) === a0 + 1 && (await inboxCount(bob.id)) === b0 + 1);
+    await ldap.modify(dn, new Change({ operation: 'delete', modification: new Attribute({ type: 'proxyAddresses', values: [`smtp:${extra}`] }) }));
+    await waitFor('list alias removed', async () => (await t.app.accounts.resolveRecipient(extra)).kind === 'unknown');
+  });
+
+  test('ranged retrieval: member;range=0-1 → 2-3 → 4-* is walked to the whole member list', async () => {
+    const names = ['r1', 'r2', 'r3', 'r4', 'r5'].map(n);
+    for (const u of names) await sambaTool(env, 'user', 'create', u, PW, '--use-username-as-cn');
+    await sambaTool(env, 'group', 'add', n('ranged'), `--mail-address=${n('ranged')}@${D}`);
+    await sambaTool(env, 'group', 'addmembers', n('ranged'), names.join(','));
+    const groupDn = `CN=${n('ranged')},${USERS}`;
+    // The DC really answers in ranges when asked for one (Samba does not apply MaxValRange by itself).
+    const raw = await ldap.search(groupDn, { scope: 'base', attributes: ['member;range=0-1'] });
+    assert.equal((raw.searchEntries[0]!['member;range=0-1'] as string[]).length, 2);
+    const c = new DirectoryConnector({
+      id: 'ranged', type: 'ad', url: env.SAMBA_LDAPS_URL!, caFile: env.SAMBA_CA_FILE, bindDn: env.SAMBA_ADMIN_BIND!,
+      bindPassword: env.SAMBA_ADMIN_PASS!, baseDn: env.SAMBA_BASE_DN!, groupFilter: `(cn=${n('ranged')})`, memberRangeSize: 2,
+    });
+    try {
+      const { groups } = await c.fullScan();
+      const g = groups.find((x) => x.name === n('ranged'))!;
+      assert.ok(g, 'group read');
+      assert.equal(g.membersIncomplete, undefined, 'all ranges read');
+      assert.deepEqual(g.memberDns.map((d) => d.toLowerCase()).sort(), names.map((u) => `cn=${u},${USERS}`.toLowerCase()).sort());
+      // A group smaller than one range comes back as member;range=0-* at once.
+      await sambaTool(env, 'group', 'add', n('small'));
+      await sambaTool(env, 'group', 'addmembers', n('small'), names[0]!);
+      const small = new DirectoryConnector({ ...c.o, groupFilter: `(cn=${n('small')})` });
+      const [sg] = (await small.fullScan()).groups;
+      assert.deepEqual(sg!.memberDns.map((d) => d.toLowerCase()), [`cn=${names[0]},${USERS}`.toLowerCase()]);
+      await small.close();
+    } finally {
+      await c.close();
+    }
+  });
+
   test('samba-tool user disable stops logins at once (AD 533) and disables the account; enable restores', async () => {
+    assert.equal(await authCode(`c.${n('carl')}@${D}`, PW), 'ok');
+    assert.equal(await authCode(`c.${n('carl')}@${D}`, PW), 'ok', 'cached now');
     await sambaTool(env, 'user', 'disable', n('carl'));
     assert.equal(await authCode(`c.${n('carl')}@${D}`, PW), 'DISABLED');
     await waitFor('carl disabled', async () => (await account(`c.${n('carl')}@${D}`))?.enabled === false);
@@ -138,7 +206,11 @@ describe('Samba Active Directory', { skip: SAMBA_SKIP }, () => {
     assert.equal(await authCode(`c.${n('carl')}@${D}`, PW), 'ok');
   });
 
-  test('a password change in AD takes effect at once', async () => {
+  test('a password change in AD takes effect at once, also when the old password was just cached', async () => {
+    assert.equal(await authCode(`${n('bob')}@${D}`, PW), 'ok');
+    const hits = t.app.directories.authenticator.cache.hits;
+    assert.equal(await authCode(`${n('bob')}@${D}`, PW), 'ok');
+    assert.equal(t.app.directories.authenticator.cache.hits, hits + 1, 'the old password is cached');
     await sambaTool(env, 'user', 'setpassword', n('bob'), '--newpassword=N3w#Passw0rd');
     assert.equal(await authCode(`${n('bob')}@${D}`, PW), 'AUTH_FAILED');
     assert.equal(await authCode(`${n('bob')}@${D}`, 'N3w#Passw0rd'), 'ok');
@@ -153,6 +225,44 @@ describe('Samba Active Directory', { skip: SAMBA_SKIP }, () => {
     assert.equal(await account(`c.${n('carl')}@${D}`), null);
     assert.equal(await authCode(`CORP\\${n('karl')}`, PW), 'ok');
     assert.equal(await authCode(`${n('karl')}@${D}`, PW), 'ok');
+  });
+
+  test('change notification: with polling at 60 s, a user added over LDAP has an account within 5 s; a delete follows', async () => {
+    const t2 = await startInstance({
+      config: {
+        directories: [{
+          id: 'corp', type: 'ad', url: env.SAMBA_LDAPS_URL, caFile: env.SAMBA_CA_FILE, bindDn: env.SAMBA_ADMIN_BIND,
+          bindPassword: env.SAMBA_ADMIN_PASS, baseDn: env.SAMBA_BASE_DN, domains: [D], pollSeconds: 60, notifyPollSeconds: 60,
+        }],
+      },
+    });
+    try {
+      const acc2 = (address: string) => t2.app.store.em.findOneBy(AccountEntity, { address });
+      await waitFor('first sync', () => acc2(`${n('alice')}@${D}`), 15_000);
+      await waitFor('notification registered', async () => (await t2.app.directories.status())[0]!.notify.state === 'active', 5000);
+      const before = (await t2.app.directories.status())[0]!.notify.syncs;
+      const name = n('nina');
+      const dn = `CN=${name},${USERS}`;
+      const started = Date.now();
+      // As an admin tool would: over LDAPS, with the password (unicodePwd needs an encrypted connection).
+      const attr = (type: string, ...values: string[]) => new Attribute({ type, values });
+      await ldap.add(dn, [
+        attr('objectClass', 'top', 'person', 'organizationalPerson', 'user'), attr('sAMAccountName', name),
+        attr('userPrincipalName', `${name}@${D}`), attr('mail', `${name}@${D}`),
+        new Attribute({ type: 'unicodePwd', values: [Buffer.from(`"${PW}"`, 'utf16le')] }), attr('userAccountControl', '512'),
+      ]);
+      const { value: nina } = await waitFor('account from the notification', () => acc2(`${name}@${D}`), 5000, 25);
+      const ms = Date.now() - started;
+      assert.ok(ms < 5000, `took ${ms} ms`);
+      assert.equal(nina.enabled, true);
+      const [st] = await t2.app.directories.status();
+      assert.ok(st!.notify.syncs > before, 'the sync was started by a notification, not by the 60 s poll');
+      assert.equal(await t2.app.accounts.authenticate(`${name}@${D}`, PW).then(() => 'ok'), 'ok');
+      await ldap.del(dn);
+      await waitFor('deleted through the notification', async () => (await acc2(`${name}@${D}`))?.deletedAt ? true : null, 5000, 25);
+    } finally {
+      await t2.stop();
+    }
   });
 
   test('samba-tool user delete → the account is disabled and kept (found through its tombstone)', async () => {

@@ -70,22 +70,50 @@ export function matchesAddressbookQuery(text: string, q: AddressbookQuery): bool
 
 const esc = (s: string) => s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/([,;])/g, '\\$1');
 
-export interface GalEntry { uid: string; kind: 'individual' | 'group'; displayName: string; email: string; members?: string[]; rev: number }
+export interface GalEntry {
+  uid: string;
+  kind: 'individual' | 'group';
+  displayName: string;
+  email: string;
+  members?: string[];
+  rev: number;
+  /** Further addresses (directory aliases), after the primary one. */
+  emails?: string[];
+  // Directory attributes (directory-synced accounts only).
+  givenName?: string;
+  familyName?: string;
+  title?: string;
+  department?: string;
+  workPhone?: string;
+  mobile?: string;
+  office?: string;
+}
 
-/** A vCard 3.0 for a GAL entry; groups use the Apple X-ADDRESSBOOKSERVER-* form clients read. */
+/** A vCard 3.0 (RFC 2426) for a GAL entry; groups use the Apple X-ADDRESSBOOKSERVER-* form clients read. */
 export function galVCard(e: GalEntry): string {
   const name = e.displayName || e.email;
   const lines = ['BEGIN:VCARD', 'VERSION:3.0', 'PRODID:-//Pochtamt//GAL//EN', `UID:${esc(e.uid)}`, `FN:${esc(name)}`];
   if (e.kind === 'individual') {
-    const parts = name.split(/\s+/);
-    const family = parts.length > 1 ? parts[parts.length - 1]! : name;
-    const given = parts.length > 1 ? parts.slice(0, -1).join(' ') : '';
-    lines.push(`N:${esc(family)};${esc(given)};;;`);
+    if (e.givenName || e.familyName) lines.push(`N:${esc(e.familyName ?? '')};${esc(e.givenName ?? '')};;;`);
+    else {
+      const parts = name.split(/\s+/);
+      const family = parts.length > 1 ? parts[parts.length - 1]! : name;
+      const given = parts.length > 1 ? parts.slice(0, -1).join(' ') : '';
+      lines.push(`N:${esc(family)};${esc(given)};;;`);
+    }
   } else {
     lines.push(`N:${esc(name)};;;;`, 'X-ADDRESSBOOKSERVER-KIND:group');
     for (const m of e.members ?? []) lines.push(`X-ADDRESSBOOKSERVER-MEMBER:urn:uuid:${m}`);
   }
   lines.push(`EMAIL;TYPE=INTERNET,WORK:${e.email}`);
+  for (const a of e.emails ?? []) lines.push(`EMAIL;TYPE=INTERNET,WORK:${a}`);
+  if (e.title) lines.push(`TITLE:${esc(e.title)}`);
+  // ORG is organization;unit (RFC 2426 §3.5.5): the directory gives the department, not the company.
+  if (e.department) lines.push(`ORG:;${esc(e.department)}`);
+  if (e.workPhone) lines.push(`TEL;TYPE=WORK,VOICE:${esc(e.workPhone)}`);
+  if (e.mobile) lines.push(`TEL;TYPE=CELL,VOICE:${esc(e.mobile)}`);
+  // The office (room) is the extended-address part of a work ADR (RFC 2426 §3.2.1).
+  if (e.office) lines.push(`ADR;TYPE=WORK:;${esc(e.office)};;;;;`, `X-OFFICE:${esc(e.office)}`);
   lines.push(`REV:${new Date(e.rev).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '')}`, 'END:VCARD');
   return lines.join('\r\n') + '\r\n';
 }

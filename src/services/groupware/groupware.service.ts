@@ -13,7 +13,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { In, IsNull, LessThanOrEqual, MoreThan, type EntityManager } from 'typeorm';
 import {
-  AccountEntity, DavChangeEntity, DavCollectionEntity, DavItipInboundEntity, DavObjectEntity, DavShareEntity, GroupEntity, GroupMemberEntity,
+  AccountEntity, AliasEntity, AliasTargetEntity, DavChangeEntity, DavCollectionEntity, DavItipInboundEntity, DavObjectEntity, DavShareEntity, DirectoryEntryEntity,
+  GroupEntity, GroupMemberEntity,
 } from '../../../schemas/entities/index.js';
 import type { Store } from '../../store/store.js';
 import { ServiceError } from '../errors.js';
@@ -685,11 +686,24 @@ export class GroupwareService {
   // ---- Global Address List ------------------------------------------------------------------
 
   /** Live accounts and groups for the GAL address book, with a version stamp for its ctag. */
-  async galSource(): Promise<{ accounts: AccountEntity[]; groups: GroupEntity[]; members: GroupMemberEntity[] }> {
+  async galSource(): Promise<{ accounts: AccountEntity[]; groups: GroupEntity[]; members: GroupMemberEntity[]; directory: DirectoryEntryEntity[];
+    aliases: Array<{ address: string; accountId: number | null; groupId: number | null }> }> {
     const accounts = await this.em.find(AccountEntity, { where: { deletedAt: IsNull() }, order: { address: 'ASC' } });
     const groups = await this.em.find(GroupEntity, { order: { address: 'ASC' } });
     const members = groups.length ? await this.em.findBy(GroupMemberEntity, { groupId: In(groups.map((g) => g.id)) }) : [];
-    return { accounts: accounts.filter((a) => a.enabled), groups, members };
+    // The directory's copy of each synced user/group (address-book attributes, addresses).
+    const directory = await this.em.find(DirectoryEntryEntity, {
+      where: { deletedAt: IsNull() }, select: { id: true, accountId: true, groupId: true, attributes: true, updatedAt: true },
+    });
+    // Further addresses: aliases naming exactly one account or list (a shared alias is nobody's).
+    const targets = await this.em.find(AliasTargetEntity, { select: { aliasId: true, accountId: true, groupId: true, forwardTo: true } });
+    const count = new Map<number, number>();
+    for (const t of targets) count.set(t.aliasId, (count.get(t.aliasId) ?? 0) + 1);
+    const single = targets.filter((t) => count.get(t.aliasId) === 1 && (t.accountId !== null || t.groupId !== null));
+    const names = single.length ? new Map((await this.em.find(AliasEntity, { select: { id: true, address: true } })).map((a) => [a.id, a.address])) : new Map<number, string>();
+    const aliases = single.flatMap((t) => (names.has(t.aliasId) ? [{ address: names.get(t.aliasId)!, accountId: t.accountId, groupId: t.groupId }] : []))
+      .sort((x, y) => (x.address < y.address ? -1 : 1));
+    return { accounts: accounts.filter((a) => a.enabled), groups, members, directory: directory.filter((d) => d.accountId !== null || d.groupId !== null), aliases };
   }
 }
 
