@@ -1,11 +1,14 @@
 // The `policy` section of pochtamt.yaml (schemas/config.schema.json#/properties/policy): types
 // only. The schema holds the defaults and the documentation of every key; keep them in step.
+import type { DnsCacheConfig } from './dns.js';
+
 export interface AccessListConfig { allow: string[]; deny: string[] }
 
 export interface PolicyConfig {
   enabled: boolean;
   dnsServers: string[];
   dnsTimeoutMs: number;
+  dnsCache: DnsCacheConfig;
   trustedNetworks: string[];
   /** Listener name (smtp, submission, submissions, pop3, pop3s, imap, imaps, http) → lists. */
   access: Record<string, AccessListConfig>;
@@ -18,7 +21,7 @@ export interface PolicyConfig {
   };
   clamav: {
     enabled: boolean; socket: string | null; host: string | null; port: number; timeoutMs: number; maxSize: number;
-    action: 'reject' | 'quarantine'; onFailure: 'tempfail' | 'accept';
+    action: 'reject' | 'quarantine'; onFailure: 'tempfail' | 'accept'; maxConnections: number; idleSeconds: number;
   };
   attachments: { enabled: boolean; blockedExtensions: string[]; blockExecutableContent: boolean; scanArchives: boolean; action: 'reject' | 'quarantine' };
   bruteForce: { enabled: boolean; banAfterFailures: number; windowMinutes: number; banMinutes: number };

@@ -48,7 +48,7 @@ export class PolicyService {
     const p = d.config.policy;
     this.log = d.log.child({ area: 'policy' });
     const servers = p.dnsServers.length ? p.dnsServers : d.config.delivery.dnsServers;
-    this.resolver = createPolicyResolver(servers, p.dnsTimeoutMs);
+    this.resolver = createPolicyResolver(servers, p.dnsTimeoutMs, p.dnsCache);
     this.rates = new RateLimiter(d.store);
     this.greylist = new Greylist(d.store, p.greylist);
     this.lists = new SenderLists(d.store);
@@ -77,6 +77,7 @@ export class PolicyService {
 
   stop(): void {
     this.d.guard.stop();
+    for (const s of [...this.mailSteps, ...this.dataSteps]) s.close?.();
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     this.pruneTimer = null;
   }
