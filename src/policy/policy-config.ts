@@ -13,6 +13,7 @@ export interface PolicyConfig {
   /** Listener name (smtp, submission, submissions, pop3, pop3s, imap, imaps, http) → lists. */
   access: Record<string, AccessListConfig>;
   senderAuth: { enabled: boolean; enforceDmarc: boolean; rejectForgedLocal: boolean; timeoutMs: number; onDnsError: 'accept' | 'tempfail' };
+  arc: { trustedSealers: string[] };
   dnsbl: { enabled: boolean; zones: string[]; domainZones: string[]; action: 'reject' | 'junk'; timeoutMs: number };
   greylist: { enabled: boolean; delaySeconds: number; retryWindowHours: number; whitelistDays: number; skipDomains: string[] };
   spamassassin: {

@@ -55,7 +55,7 @@ export class PolicyService {
     this.quarantine = new QuarantineService(d.store, d.delivery, d.trace);
     this.mailSteps = p.enabled && p.dnsbl.enabled ? [dnsblStep(p.dnsbl, this.resolver, this.log)] : [];
     this.dataSteps = !p.enabled ? [] : [
-      ...(p.senderAuth.enabled ? [senderAuthStep({ cfg: p.senderAuth, hostname: d.config.hostname, resolver: this.resolver, accounts: d.accounts })] : []),
+      ...(p.senderAuth.enabled ? [senderAuthStep({ cfg: p.senderAuth, arc: p.arc, hostname: d.config.hostname, resolver: this.resolver, accounts: d.accounts })] : []),
       ...(p.attachments.enabled ? [attachmentsStep(p.attachments)] : []),
       ...(p.clamav.enabled ? [clamavStep(p.clamav)] : []),
       spamStep(p.spamassassin, this.lists),
