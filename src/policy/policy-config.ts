@@ -10,6 +10,8 @@ export interface PolicyConfig {
   dnsTimeoutMs: number;
   dnsCache: DnsCacheConfig;
   trustedNetworks: string[];
+  /** HTTP only: reverse proxies whose Forwarded / X-Forwarded-For headers name the real client. */
+  trustedProxies: string[];
   /** Listener name (smtp, submission, submissions, pop3, pop3s, imap, imaps, http) → lists. */
   access: Record<string, AccessListConfig>;
   senderAuth: { enabled: boolean; enforceDmarc: boolean; rejectForgedLocal: boolean; timeoutMs: number; onDnsError: 'accept' | 'tempfail' };
