@@ -27,6 +27,7 @@ export interface PolicyConfig {
     action: 'reject' | 'quarantine'; onFailure: 'tempfail' | 'accept'; maxConnections: number; idleSeconds: number;
   };
   attachments: { enabled: boolean; blockedExtensions: string[]; blockExecutableContent: boolean; scanArchives: boolean; action: 'reject' | 'quarantine' };
+  quarantine: { retentionDays: number };
   bruteForce: { enabled: boolean; banAfterFailures: number; windowMinutes: number; banMinutes: number };
   harvest: { enabled: boolean; delayAfter: number; disconnectAfter: number; delayMs: number; maxDelayMs: number; windowMinutes: number };
   rateLimits: {

@@ -64,15 +64,22 @@ export class PolicyService {
 
   private pruneTimer: NodeJS.Timeout | null = null;
 
-  /** In a server process: keep the ban cache fresh and prune greylist entries and idle buckets hourly. */
+  /**
+   * In a server process: keep the ban cache fresh; prune greylist entries and idle buckets and
+   * expire quarantined messages past their retention hourly (and the quarantine once at start).
+   */
   start(): void {
     this.d.guard.start();
     if (this.pruneTimer) return;
+    const expire = () => this.quarantine.sweep(this.config.quarantine.retentionDays).then((n) => {
+      if (n) this.log.info({ event: 'policy.quarantine.expired', count: n, retentionDays: this.config.quarantine.retentionDays }, 'quarantine expired');
+    });
     this.pruneTimer = setInterval(() => {
-      void Promise.all([this.greylist.prune(), this.rates.prune()])
+      void Promise.all([this.greylist.prune(), this.rates.prune(), expire()])
         .catch((e) => this.log.warn({ event: 'policy.prune.failed', err: (e as Error).message }, 'prune failed'));
     }, 3600_000);
     this.pruneTimer.unref();
+    void expire().catch((e) => this.log.warn({ event: 'policy.prune.failed', err: (e as Error).message }, 'quarantine expiry failed'));
   }
 
   stop(): void {
