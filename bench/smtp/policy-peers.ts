@@ -271,7 +271,7 @@ export async function timeStepsInProcess(o: {
   policy: PolicyConfig; hostname: string; localDomain: string; raw: Buffer; sender: string; recipient: string; heloName: string; n: number;
 }): Promise<Record<string, { stats: Stats; verdicts: string[] }>> {
   const p = o.policy;
-  const resolver = createPolicyResolver(p.dnsServers, p.dnsTimeoutMs);
+  const resolver = createPolicyResolver(p.dnsServers, p.dnsTimeoutMs, p.dnsCache);
   const steps: FilterStep[] = [
     dnsblStep(p.dnsbl, resolver, silentLogger),
     senderAuthStep({ cfg: p.senderAuth, hostname: o.hostname, resolver, accounts: { isLocalDomain: async (d: string) => d.toLowerCase() === o.localDomain } }),

@@ -38,7 +38,11 @@ export class RateBucketEntity {
   @Index() @EpochColumn() updatedAt!: number;
 }
 
-/** A message held by policy instead of delivered; `pochtamt quarantine release` delivers it. */
+/**
+ * A message held by policy instead of delivered; `pochtamt quarantine release` delivers it.
+ * Released rows stay (releasedAt set) until the retention sweep removes them, so a second
+ * release is answered from the row instead of delivering again.
+ */
 @Entity('quarantine')
 export class QuarantineEntity {
   @PrimaryGeneratedColumn() id!: number;
@@ -46,6 +50,8 @@ export class QuarantineEntity {
   @Column({ type: 'varchar', length: 320 }) sender!: string;
   /** JSON array of envelope recipients. */
   @Column({ type: 'text' }) recipients!: string;
+  /** The authenticated submitter (submission listeners), null for mail from outside. */
+  @Column({ type: 'integer', nullable: true }) accountId!: number | null;
   @Column({ type: 'varchar', length: 64 }) step!: string;
   @Column({ type: 'varchar', length: 1000 }) reason!: string;
   @Column({ type: 'varchar', length: 998, nullable: true }) subject!: string | null;
@@ -53,6 +59,10 @@ export class QuarantineEntity {
   /** The message as it would have been stored, base64 (portable between SQLite and PostgreSQL). */
   @Column({ type: 'text' }) rawBase64!: string;
   @Index() @EpochColumn() createdAt!: number;
+  /** A release is under way since then (claimed; a stale claim may be taken over). */
+  @EpochColumn({ nullable: true }) releaseStartedAt!: number | null;
+  /** Delivered by a release at this time. */
+  @EpochColumn({ nullable: true }) releasedAt!: number | null;
 }
 
 /**

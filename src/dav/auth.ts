@@ -12,6 +12,7 @@ import type { Request } from 'express';
 import type { AccountEntity } from '../../schemas/entities/index.js';
 import type { App } from '../instance/app.js';
 import { ServiceError } from '../services/errors.js';
+import { clientOf } from '../http/forwarded.js';
 import { HttpError } from './types.js';
 
 export const REALM = 'Pochtamt';
@@ -32,8 +33,8 @@ export async function authenticate(app: App, req: Request): Promise<AccountEntit
   const header = req.headers.authorization ?? '';
   const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
   if (!m) throw new HttpError(401, 'authentication required', undefined, { 'WWW-Authenticate': CHALLENGE });
-  const secure = (req.socket as { encrypted?: boolean }).encrypted === true;
-  const ip = req.socket.remoteAddress ?? '';
+  // The real client behind a trusted reverse proxy (src/http/forwarded.ts), else the peer.
+  const { ip, secure } = clientOf(req, app.guard.trustedProxies);
   // src/http/http-app.ts refuses banned IPs already; checked here too so no route can skip it.
   if (app.guard.isBanned(ip)) throw new HttpError(403, BANNED, undefined, { Connection: 'close' });
   if (!secure && !isLoopback(ip) && !app.config.auth.allowPlaintextWithoutTls) {

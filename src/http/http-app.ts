@@ -4,9 +4,12 @@
 // of its listener ('http' or 'https', by the socket) and the shared IP ban before any route runs,
 // so a banned or unlisted client never reaches a password check (403). Failed Basic logins feed
 // the shared AuthThrottle in src/dav/auth.ts, which bans through the guard like POP3/IMAP/SMTP.
+// Behind a reverse proxy listed in policy.trustedProxies the client is the address the proxy
+// forwarded (src/http/forwarded.ts); from anyone else Forwarded/X-Forwarded-For are ignored.
 import express, { type Express } from 'express';
 import type { App } from '../instance/app.js';
 import { mountDav } from '../dav/index.js';
+import { clientOf } from './forwarded.js';
 
 export function createHttpApp(app: App): Express {
   const http = express();
@@ -58,13 +61,14 @@ export function createHttpApp(app: App): Express {
 /** Access list and IP ban per request (keep-alive connections are checked again on each request). */
 export function guardRequests(app: App): express.RequestHandler {
   return (req, res, next) => {
-    const ip = req.socket.remoteAddress ?? '';
+    const { ip, proxy } = clientOf(req, app.guard.trustedProxies);
+    // The listener is ours (the socket), whatever scheme the client used towards a proxy.
     const listener = (req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http';
     let why: string | null = null;
     if (!app.guard.allowedBy(listener, ip)) why = 'Access from your network is not allowed';
     else if (!app.guard.isTrusted(ip) && app.guard.isBanned(ip)) why = 'Too many failed logins from your address, try again later';
     if (!why) return next();
-    app.log.info({ event: 'http.refused', ip, listener, reason: why }, 'HTTP request refused by policy');
+    app.log.info({ event: 'http.refused', ip, ...(proxy ? { proxy } : {}), listener, reason: why }, 'HTTP request refused by policy');
     res.status(403).set('Connection', 'close').type('text/plain').send(`${why}\n`);
   };
 }

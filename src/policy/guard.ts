@@ -26,6 +26,8 @@ export interface HarvestState { unknown: number; since: number }
 
 export class SecurityGuard {
   private readonly trusted: CidrList;
+  /** HTTP reverse proxies whose Forwarded / X-Forwarded-For we believe (src/http/forwarded.ts). */
+  readonly trustedProxies: CidrList;
   private readonly access = new Map<string, { allow: CidrList; deny: CidrList }>();
   private bans = new Map<string, number>(); // ip -> expiresAt
   private bansReadAt = 0;
@@ -41,6 +43,7 @@ export class SecurityGuard {
     private readonly now: () => number = Date.now,
   ) {
     this.trusted = new CidrList(policy.trustedNetworks);
+    this.trustedProxies = new CidrList(policy.trustedProxies ?? []);
     for (const [listener, l] of Object.entries(policy.access ?? {})) {
       this.access.set(listener, { allow: new CidrList(l.allow ?? []), deny: new CidrList(l.deny ?? []) });
     }

@@ -28,6 +28,8 @@ export interface FilterStep {
   /** Verdict when the step throws or times out (default: tempfail 451 4.7.1). */
   readonly onFailure?: Verdict;
   run(facts: MessageFacts, sofar: PipelineResult): Promise<Verdict>;
+  /** Releases what the step holds open (daemon connections); called when the instance stops. */
+  close?(): void;
 }
 
 export interface StepOutcome { step: string; verdict: Verdict; ms: number; failed?: string }

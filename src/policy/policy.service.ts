@@ -48,14 +48,14 @@ export class PolicyService {
     const p = d.config.policy;
     this.log = d.log.child({ area: 'policy' });
     const servers = p.dnsServers.length ? p.dnsServers : d.config.delivery.dnsServers;
-    this.resolver = createPolicyResolver(servers, p.dnsTimeoutMs);
+    this.resolver = createPolicyResolver(servers, p.dnsTimeoutMs, p.dnsCache);
     this.rates = new RateLimiter(d.store);
     this.greylist = new Greylist(d.store, p.greylist);
     this.lists = new SenderLists(d.store);
     this.quarantine = new QuarantineService(d.store, d.delivery, d.trace);
     this.mailSteps = p.enabled && p.dnsbl.enabled ? [dnsblStep(p.dnsbl, this.resolver, this.log)] : [];
     this.dataSteps = !p.enabled ? [] : [
-      ...(p.senderAuth.enabled ? [senderAuthStep({ cfg: p.senderAuth, hostname: d.config.hostname, resolver: this.resolver, accounts: d.accounts })] : []),
+      ...(p.senderAuth.enabled ? [senderAuthStep({ cfg: p.senderAuth, arc: p.arc, hostname: d.config.hostname, resolver: this.resolver, accounts: d.accounts })] : []),
       ...(p.attachments.enabled ? [attachmentsStep(p.attachments)] : []),
       ...(p.clamav.enabled ? [clamavStep(p.clamav)] : []),
       spamStep(p.spamassassin, this.lists),
@@ -64,19 +64,27 @@ export class PolicyService {
 
   private pruneTimer: NodeJS.Timeout | null = null;
 
-  /** In a server process: keep the ban cache fresh and prune greylist entries and idle buckets hourly. */
+  /**
+   * In a server process: keep the ban cache fresh; prune greylist entries and idle buckets and
+   * expire quarantined messages past their retention hourly (and the quarantine once at start).
+   */
   start(): void {
     this.d.guard.start();
     if (this.pruneTimer) return;
+    const expire = () => this.quarantine.sweep(this.config.quarantine.retentionDays).then((n) => {
+      if (n) this.log.info({ event: 'policy.quarantine.expired', count: n, retentionDays: this.config.quarantine.retentionDays }, 'quarantine expired');
+    });
     this.pruneTimer = setInterval(() => {
-      void Promise.all([this.greylist.prune(), this.rates.prune()])
+      void Promise.all([this.greylist.prune(), this.rates.prune(), expire()])
         .catch((e) => this.log.warn({ event: 'policy.prune.failed', err: (e as Error).message }, 'prune failed'));
     }, 3600_000);
     this.pruneTimer.unref();
+    void expire().catch((e) => this.log.warn({ event: 'policy.prune.failed', err: (e as Error).message }, 'quarantine expiry failed'));
   }
 
   stop(): void {
     this.d.guard.stop();
+    for (const s of [...this.mailSteps, ...this.dataSteps]) s.close?.();
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     this.pruneTimer = null;
   }

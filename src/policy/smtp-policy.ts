@@ -157,8 +157,8 @@ export class SmtpPolicy {
   }
 
   /** Holds a message the pipeline quarantined; returns the quarantine id. */
-  quarantine(queueId: string, sender: string, recipients: string[], raw: Buffer, step: string, reason: string): Promise<number> {
-    return this.p.quarantine.hold({ queueId, sender, recipients, raw, step, reason });
+  quarantine(queueId: string, sender: string, recipients: string[], raw: Buffer, step: string, reason: string, accountId: number | null = null): Promise<number> {
+    return this.p.quarantine.hold({ queueId, sender, recipients, raw, step, reason, accountId });
   }
 
   private facts(c: SmtpClient, st: SessionState, queueId: string, sender: string, recipients: string[], raw: Buffer): MessageFacts {

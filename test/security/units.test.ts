@@ -35,6 +35,11 @@ test('policy defaults are on and point at the Debian daemons', () => {
   assert.equal(defaults.clamav.socket, '/var/run/clamav/clamd.ctl');
   assert.equal(defaults.clamav.onFailure, 'tempfail');
   assert.throws(() => parseConfig('policy:\n  clamav:\n    onFailure: ignore\n'), /policy\.clamav\.onFailure/);
+  assert.deepEqual(defaults.dnsCache, { enabled: true, maxEntries: 10000, maxTtlSeconds: 3600, defaultTtlSeconds: 300, negativeTtlSeconds: 60 });
+  assert.deepEqual([defaults.clamav.maxConnections, defaults.clamav.idleSeconds], [4, 10]);
+  assert.deepEqual(defaults.arc, { trustedSealers: [] });
+  assert.deepEqual(defaults.trustedProxies, [], 'no reverse proxy is trusted by default');
+  assert.equal(defaults.quarantine.retentionDays, 30);
   const c = parseConfig('policy:\n  access:\n    pop3:\n      allow: [192.168.1.0/24]\n');
   assert.deepEqual(c.policy.access.pop3, { allow: ['192.168.1.0/24'], deny: [] });
 });

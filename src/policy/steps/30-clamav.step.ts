@@ -1,17 +1,21 @@
-// Virus scanning through clamd's INSTREAM command (src/policy/clamd.client.ts). A virus →
+// Virus scanning through clamd's INSTREAM command over a small pool of IDSESSION connections
+// (src/policy/clamd.client.ts ClamdPool). A virus →
 // 554 5.7.1 (or quarantine, per config); clamd down or slow → the configured failure mode:
 // tempfail 451 4.7.1 (default) or accept with X-Virus-Status: Unscanned.
 // Must not report "clean" for an answer it does not understand. BUGS: messages over maxSize
 // are delivered unscanned (tagged).
-import { clamdScan, type ClamdTarget } from '../clamd.client.js';
+import { ClamdPool, type ClamdResult, type ClamdTarget } from '../clamd.client.js';
 import type { FilterStep, MessageFacts } from '../pipeline.js';
 import type { PolicyConfig } from '../policy-config.js';
 import { reject, tempfail, type Verdict } from '../verdict.js';
 
-export function clamavStep(cfg: PolicyConfig['clamav'], scan: (t: ClamdTarget, d: Buffer) => ReturnType<typeof clamdScan> = clamdScan): FilterStep {
+export function clamavStep(cfg: PolicyConfig['clamav'], scanWith?: (t: ClamdTarget, d: Buffer) => Promise<ClamdResult>): FilterStep {
+  const pool = scanWith ? null : new ClamdPool({ maxConnections: cfg.maxConnections, idleMs: cfg.idleSeconds * 1000 });
+  const scan = scanWith ?? ((t: ClamdTarget, d: Buffer) => pool!.scan(t, d));
   // The socket has its own timeout; the pipeline's is a backstop a little later.
   return {
     name: 'clamav',
+    close: () => pool?.close(),
     get timeoutMs() {
       return cfg.timeoutMs + 1000;
     },

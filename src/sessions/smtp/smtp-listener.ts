@@ -237,7 +237,7 @@ export function createSmtpServer(role: SmtpRole, d: SmtpListenerDeps): SMTPServe
           if (outcome.kind === 'refuse') return fail(policyError(outcome.reply), `policy: ${outcome.reply.reason}`);
           raw = withPolicyHeaders(raw, outcome.headers, d.hostname);
           if (outcome.kind === 'quarantine') {
-            const id = await d.policy.quarantine(t.queueId, t.sender, recipients, raw, outcome.step, outcome.reason);
+            const id = await d.policy.quarantine(t.queueId, t.sender, recipients, raw, outcome.step, outcome.reason, accountId);
             d.trace.record('smtp.data.accepted', { queueId: t.queueId, sender: t.sender, size: raw.length, recipients: recipients.length, quarantined: id });
             return cb(null, `2.6.0 Ok: queued as ${t.queueId}`);
           }
