@@ -9,6 +9,7 @@ import { NS } from '../../protocols/dav/xml.js';
 import {
   collationsOf, isPlainEventTimeRange, matchesFilter, matchStoredOccurrences, occurrenceSummary, SUPPORTED_COLLATIONS,
 } from '../../protocols/dav/icalendar.js';
+import { changesData, supportedCalendarData } from '../../protocols/dav/calendar-data.js';
 import { parsedCalendar } from '../ical-cache.js';
 import { parseCalendarQuery, type CalendarQuery, type TimeRange } from '../../protocols/dav/requests.js';
 import { HttpError, type DavContext, type ReportHandler, type Resolved } from '../types.js';
@@ -20,6 +21,7 @@ export const calendarQuery: ReportHandler = async (ctx, r, body) => {
   if (n.kind !== 'collection' || n.collection.kind !== 'calendar') throw new HttpError(403, 'calendar-query needs a calendar collection');
   requirePrivilege(n.access, 'read', r.href);
   const q = parseCalendarQuery(body);
+  if (!supportedCalendarData(q.calendarData)) throw new HttpError(403, 'calendar-data media type not supported', caldavCondition('supported-calendar-data'));
   for (const c of collationsOf(q.filter)) if (!SUPPORTED_COLLATIONS.has(c)) throw new HttpError(403, `collation ${c}`, caldavCondition('supported-collation', c));
   const floatingTz = (q.timezone ? tzidOf(q.timezone) : null) ?? calendarTimezoneId(n.collection);
   const comp = q.filter.compFilters.length === 1 && !q.filter.compFilters[0]!.isNotDefined ? q.filter.compFilters[0]! : null;
@@ -73,15 +75,15 @@ const GETETAG = `{${NS.DAV}}getetag`;
 const CALENDAR_DATA = `{${NS.CALDAV}}calendar-data`;
 
 /**
- * The common shape: DAV:prop asking for getetag and/or calendar-data only, calendar-data without
- * expand/limit children. Answered by fastQuery(); anything else takes the PROPFIND machinery.
+ * The common shape: DAV:prop asking for getetag and/or calendar-data only, calendar-data as
+ * stored (no comp selection, expand or limit). Answered by fastQuery(); anything else takes the PROPFIND machinery.
  */
 function fastShape(q: CalendarQuery): { etag: boolean; data: boolean } | null {
   if (!Array.isArray(q.props) || !q.props.length) return null;
   if (!q.props.every((p) => p === GETETAG || p === CALENDAR_DATA)) return null;
   const data = q.props.includes(CALENDAR_DATA);
   const cd = q.calendarData;
-  if (data && cd && (cd.expand || cd.limitRecurrence || cd.limitFreebusy)) return null;
+  if (data && changesData(cd)) return null;
   return { etag: q.props.includes(GETETAG), data };
 }
 
