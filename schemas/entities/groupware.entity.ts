@@ -28,6 +28,8 @@ export class DavCollectionEntity {
   @BigIntColumn({ default: 0 }) syncToken!: number;
   /** Secret for the public read-only subscription URL; null when not published. */
   @Index({ unique: true }) @Column({ type: 'varchar', length: 64, nullable: true }) publishToken!: string | null;
+  /** Secret for the public free/busy-only URL (VFREEBUSY, no details); null when not published. */
+  @Index({ unique: true }) @Column({ type: 'varchar', length: 64, nullable: true }) freebusyToken!: string | null;
   @EpochColumn() createdAt!: number;
   @EpochColumn() updatedAt!: number;
 }
@@ -90,6 +92,25 @@ export class DavShareEntity {
   @Column({ type: 'integer', nullable: true }) granteeAccountId!: number | null;
   @Column({ type: 'integer', nullable: true }) granteeGroupId!: number | null;
   /** 'read' | 'read-write' | 'freebusy' */
+  @Column({ type: 'varchar', length: 16 }) access!: string;
+  @EpochColumn() createdAt!: number;
+}
+
+/**
+ * Calendar delegation (calendarserver caldav-proxy): the delegate (one account or one group,
+ * members resolved at request time) may read ('read') or read and write ('read-write') every
+ * calendar of `ownerId`, as a member of the owner's calendar-proxy-read/-write principal.
+ */
+@Entity('dav_proxy')
+@Index('dav_proxy_owner', ['ownerId'])
+@Index('dav_proxy_account', ['delegateAccountId'])
+@Index('dav_proxy_group', ['delegateGroupId'])
+export class DavProxyEntity {
+  @PrimaryGeneratedColumn() id!: number;
+  @Column({ type: 'integer' }) ownerId!: number;
+  @Column({ type: 'integer', nullable: true }) delegateAccountId!: number | null;
+  @Column({ type: 'integer', nullable: true }) delegateGroupId!: number | null;
+  /** 'read' | 'read-write' */
   @Column({ type: 'varchar', length: 16 }) access!: string;
   @EpochColumn() createdAt!: number;
 }

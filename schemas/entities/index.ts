@@ -4,7 +4,7 @@ import { BlobEntity } from './blob.entity.js';
 import { DirectoryEntryEntity, DirectoryStateEntity } from './directory.entity.js';
 import { DomainEntity } from './domain.entity.js';
 import { GroupEntity, GroupMemberEntity } from './group.entity.js';
-import { DavChangeEntity, DavCollectionEntity, DavObjectEntity, DavShareEntity } from './groupware.entity.js';
+import { DavChangeEntity, DavCollectionEntity, DavObjectEntity, DavProxyEntity, DavShareEntity } from './groupware.entity.js';
 import { MailChangeEntity } from './mail-change.entity.js';
 import { MailboxEntity } from './mailbox.entity.js';
 import { MessageEntity } from './message.entity.js';
@@ -14,7 +14,7 @@ import { TraceEventEntity } from './trace-event.entity.js';
 
 export {
   BanEntity, GreylistEntity, QuarantineEntity, RateBucketEntity, SenderListEntity,
-  DavChangeEntity, DavCollectionEntity, DavObjectEntity, DavShareEntity,
+  DavChangeEntity, DavCollectionEntity, DavObjectEntity, DavProxyEntity, DavShareEntity,
   AccountEntity, AliasEntity, AliasTargetEntity, BlobEntity, DirectoryEntryEntity, DirectoryStateEntity, DomainEntity, GroupEntity, GroupMemberEntity,
   MailChangeEntity, MailboxEntity, MessageEntity, QueueMessageEntity, QueueRecipientEntity, TraceEventEntity,
 };
@@ -24,5 +24,5 @@ export const entities = [
   DomainEntity, AccountEntity, AliasEntity, AliasTargetEntity, GroupEntity, GroupMemberEntity,
   MailboxEntity, MessageEntity, MailChangeEntity, BlobEntity, QueueMessageEntity, QueueRecipientEntity,
   TraceEventEntity, DirectoryStateEntity, DirectoryEntryEntity,
-  DavCollectionEntity, DavObjectEntity, DavChangeEntity, DavShareEntity,
+  DavCollectionEntity, DavObjectEntity, DavChangeEntity, DavShareEntity, DavProxyEntity,
 ];

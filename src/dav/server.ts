@@ -6,14 +6,15 @@
 // URL space: /dav/principals/users/<addr>/, /dav/principals/groups/<addr>/,
 // /dav/{calendars,addressbooks,files}/<addr>/<collection…>/<object>; shares appear in the
 // sharee's home as shared-<id>/; the GAL as /dav/addressbooks/<addr>/gal/; the RFC 6638
-// inbox and outbox as /dav/calendars/<addr>/inbox/ and outbox/.
+// inbox and outbox as /dav/calendars/<addr>/inbox/ and outbox/; calendar delegation groups
+// as /dav/principals/users/<addr>/calendar-proxy-{read,write}/.
 import express, { type Request, type Response, type Router } from 'express';
 import type { AccountEntity } from '../../schemas/entities/index.js';
 import type { App } from '../instance/app.js';
 import { errorBody, PropFind } from '../protocols/dav/multistatus.js';
 import { BadRequest } from '../protocols/dav/requests.js';
 import { parseXml, XmlError, type XmlElement } from '../protocols/dav/xml.js';
-import { GroupwareService, type Home } from '../services/groupware/groupware.service.js';
+import { GroupwareService, type Home, type ProxyAccess } from '../services/groupware/groupware.service.js';
 import type { SchedulingService } from '../services/groupware/scheduling.service.js';
 import { authenticate } from './auth.js';
 import { galEntries } from './gal.js';
@@ -29,6 +30,8 @@ export const GAL_SEGMENT = 'gal';
 /** RFC 6638 scheduling inbox and outbox in each calendar home (names reserved). */
 export const INBOX = 'inbox';
 export const OUTBOX = 'outbox';
+/** Child principals of a user principal for calendar delegation (calendarserver caldav-proxy). */
+export const PROXY_SEGMENTS: Record<string, ProxyAccess | undefined> = { 'calendar-proxy-read': 'read', 'calendar-proxy-write': 'read-write' };
 
 export function encodeSeg(s: string): string {
   return encodeURIComponent(s).replace(/%40/g, '@');
@@ -147,6 +150,15 @@ export function createDavServer(app: App, gw: GroupwareService, sched: Schedulin
       if (a === undefined) return R({ kind: 'principals' });
       if (a === 'users' && b === undefined) return R({ kind: 'principal-users' });
       if (a === 'groups' && b === undefined) return R({ kind: 'principal-groups' });
+      if (rest.length === 1 && a === 'users' && b !== undefined && PROXY_SEGMENTS[rest[0]!]) {
+        // Visible to the owner and to the group's own members only.
+        const acc = await app.accounts.getAccount(b);
+        const access = PROXY_SEGMENTS[rest[0]!]!;
+        if (acc && !acc.deletedAt && (acc.id === ctx.user.id || (await gw.proxyAccess(ctx.user.id, acc.id)) === access)) {
+          return R({ kind: 'proxy-group', account: acc, access });
+        }
+        return missing(null);
+      }
       if (rest.length === 0 && b !== undefined) {
         if (a === 'users') {
           const acc = await app.accounts.getAccount(b);
@@ -166,7 +178,12 @@ export function createDavServer(app: App, gw: GroupwareService, sched: Schedulin
     // Another user's home is invisible; only their shared collections resolve (below).
     if (!owner || owner.deletedAt) return missing(null);
     const isOwner = owner.id === ctx.user.id;
-    if (b === undefined) return isOwner ? R({ kind: 'home', home, owner }) : missing(null);
+    if (b === undefined) {
+      if (isOwner) return R({ kind: 'home', home, owner });
+      // A calendar-proxy delegate browses the owner's calendar home (Apple Calendar does).
+      const proxy = home === 'calendars' ? await gw.proxyAccess(ctx.user.id, owner.id) : null;
+      return proxy ? R({ kind: 'home', home, owner, proxy }) : missing(null);
+    }
     const homeR: Resolved = { node: { kind: 'home', home, owner }, href: api.homeHref(home, owner), segs: [home, owner.address] };
     if (home === 'addressbooks' && b === GAL_SEGMENT && isOwner) {
       const galR: Resolved = { node: { kind: 'gal', owner }, href: api.hrefOf([home, owner.address, GAL_SEGMENT], true), segs: [home, owner.address, GAL_SEGMENT] };
@@ -235,9 +252,22 @@ export function createDavServer(app: App, gw: GroupwareService, sched: Schedulin
         return [sub(['principals', 'users'], { kind: 'principal-users' }), sub(['principals', 'groups'], { kind: 'principal-groups' })];
       case 'principal-users':
         return [sub(['principals', 'users', ctx.user.address], { kind: 'principal', account: ctx.user })];
+      case 'principal':
+        if (n.account.id !== ctx.user.id) return [];
+        return Object.entries(PROXY_SEGMENTS).map(([seg, access]) => sub(['principals', 'users', n.account.address, seg], { kind: 'proxy-group', account: n.account, access: access! }));
       case 'homes':
         return [sub([n.home, ctx.user.address], { kind: 'home', home: n.home, owner: ctx.user })];
       case 'home': {
+        if (n.proxy) {
+          // A delegate sees the owner's calendars (with the delegated access), nothing else.
+          const out: Resolved[] = [];
+          for (const c of await gw.childCollections(n.owner.id, n.home, '')) {
+            if (c.kind !== 'calendar') continue;
+            const access = await gw.accessFor(ctx.user.id, c);
+            if (access && access !== 'freebusy') out.push(sub([n.home, n.owner.address, c.path], { kind: 'collection', home: n.home, homeOwner: n.owner, owner: n.owner, collection: c, access, mounted: false }));
+          }
+          return out;
+        }
         const own = await gw.childCollections(n.owner.id, n.home, '');
         const out = own.map((c) => sub([n.home, n.owner.address, ...c.path.split('/')],
           { kind: 'collection', home: n.home, homeOwner: n.owner, owner: n.owner, collection: c, access: 'owner', mounted: false }));

@@ -38,7 +38,7 @@ export const caldavPlugin: DavPlugin = {
     if (n.kind === 'object' && n.parent.collection.kind === 'calendar') return REPORTS;
     return [];
   },
-  allowedMethods: (r) => (r.node.kind === 'home' && r.node.home === 'calendars' ? ['MKCALENDAR'] : []),
+  allowedMethods: (r) => (r.node.kind === 'home' && r.node.home === 'calendars' && !r.node.proxy ? ['MKCALENDAR'] : []),
   async propFind(ctx, r, pf) {
     const n = r.node;
     if (n.kind === 'principal') {

@@ -5,7 +5,8 @@ import { aclPlugin } from './acl.js';
 import { caldavPlugin } from './caldav.js';
 import { carddavPlugin } from './carddav.js';
 import { corePlugin } from './core.js';
+import { proxyPlugin } from './proxy.js';
 import { sharingPlugin } from './sharing.js';
 import { syncPlugin } from './sync.js';
 
-export const PLUGINS: DavPlugin[] = [corePlugin, aclPlugin, caldavPlugin, carddavPlugin, syncPlugin, sharingPlugin];
+export const PLUGINS: DavPlugin[] = [corePlugin, aclPlugin, caldavPlugin, carddavPlugin, syncPlugin, sharingPlugin, proxyPlugin];

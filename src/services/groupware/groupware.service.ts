@@ -8,7 +8,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { In, IsNull, type EntityManager, type SelectQueryBuilder } from 'typeorm';
 import {
-  AccountEntity, DavChangeEntity, DavCollectionEntity, DavObjectEntity, DavShareEntity, GroupEntity, GroupMemberEntity,
+  AccountEntity, DavChangeEntity, DavCollectionEntity, DavObjectEntity, DavProxyEntity, DavShareEntity, GroupEntity, GroupMemberEntity,
 } from '../../../schemas/entities/index.js';
 import type { Store } from '../../store/store.js';
 import { ServiceError } from '../errors.js';
@@ -18,6 +18,8 @@ export type CollectionKind = 'calendar' | 'addressbook' | 'collection';
 /** What the current user may do with a collection. */
 export type Access = 'owner' | 'read-write' | 'read' | 'freebusy';
 export type GrantAccess = Exclude<Access, 'owner'>;
+/** A calendar-proxy delegation: calendar-proxy-read or calendar-proxy-write. */
+export type ProxyAccess = 'read' | 'read-write';
 
 export interface NewObject {
   data: string;
@@ -104,7 +106,7 @@ export class GroupwareService {
     const now = this.now();
     return em.create(DavCollectionEntity, {
       ownerId, home, path, kind, displayName: '', description: '', components: kind === 'calendar' ? 'VEVENT,VTODO' : '',
-      timezone: null, color: null, sortOrder: null, deadProps: '{}', syncToken: 0, publishToken: null,
+      timezone: null, color: null, sortOrder: null, deadProps: '{}', syncToken: 0, publishToken: null, freebusyToken: null,
       createdAt: now, updatedAt: now, ...props,
     });
   }
@@ -458,7 +460,10 @@ export class GroupwareService {
     return [...direct, ...viaGroups];
   }
 
-  /** The user's access to a collection: owner, the strongest grant, or null (no access at all). */
+  /**
+   * The user's access to a collection: owner, the strongest grant (a share of the collection,
+   * or for calendars a calendar-proxy delegation by its owner), or null (no access at all).
+   */
   async accessFor(accountId: number, c: DavCollectionEntity): Promise<Access | null> {
     if (c.ownerId === accountId) return 'owner';
     const groups = await this.groupsOf(accountId);
@@ -466,7 +471,8 @@ export class GroupwareService {
       { collectionId: c.id, granteeAccountId: accountId },
       ...(groups.length ? [{ collectionId: c.id, granteeGroupId: In(groups) }] : []),
     ]);
-    return strongest(rows.map((r) => r.access as GrantAccess));
+    const proxy = c.home === 'calendars' ? await this.proxyAccess(accountId, c.ownerId, groups) : null;
+    return strongest([...rows.map((r) => r.access as GrantAccess), ...(proxy ? [proxy] : [])]);
   }
 
   /** Collections of other owners shared with this user in a home (freebusy grants excluded). */
@@ -512,6 +518,53 @@ export class GroupwareService {
     });
   }
 
+  // ---- calendar delegation (calendar-proxy-read / calendar-proxy-write) ------------------------
+
+  /** What `accountId` may do with every calendar of `ownerId` as a proxy (strongest), or null. */
+  async proxyAccess(accountId: number, ownerId: number, groups?: number[]): Promise<ProxyAccess | null> {
+    if (accountId === ownerId) return null;
+    const g = groups ?? await this.groupsOf(accountId);
+    const rows = await this.em.findBy(DavProxyEntity, [
+      { ownerId, delegateAccountId: accountId },
+      ...(g.length ? [{ ownerId, delegateGroupId: In(g) }] : []),
+    ]);
+    return rows.some((r) => r.access === 'read-write') ? 'read-write' : rows.length ? 'read' : null;
+  }
+
+  /** The owner's delegates of one kind (the group-member-set of a proxy principal). */
+  proxiesOf(ownerId: number, access: ProxyAccess): Promise<DavProxyEntity[]> {
+    return this.em.find(DavProxyEntity, { where: { ownerId, access }, order: { id: 'ASC' } });
+  }
+
+  /** Owners who delegated to the account (directly or through its groups), with the access. */
+  async proxyFor(accountId: number): Promise<Array<{ ownerId: number; access: ProxyAccess }>> {
+    const groups = await this.groupsOf(accountId);
+    const rows = await this.em.findBy(DavProxyEntity, [
+      { delegateAccountId: accountId },
+      ...(groups.length ? [{ delegateGroupId: In(groups) }] : []),
+    ]);
+    const best = new Map<number, ProxyAccess>();
+    for (const r of rows) {
+      if (r.ownerId === accountId) continue;
+      if (best.get(r.ownerId) !== 'read-write') best.set(r.ownerId, r.access as ProxyAccess);
+    }
+    return [...best].map(([ownerId, access]) => ({ ownerId, access })).sort((a, b) => a.ownerId - b.ownerId);
+  }
+
+  /** Replaces the owner's delegates of one kind (PROPPATCH of group-member-set: the whole set). */
+  async setProxies(ownerId: number, access: ProxyAccess, delegates: Array<{ accountId?: number; groupId?: number }>): Promise<void> {
+    await this.store.write(async ({ em }) => {
+      await em.delete(DavProxyEntity, { ownerId, access });
+      const seen = new Set<string>();
+      for (const d of delegates) {
+        const key = d.accountId ? `a${d.accountId}` : `g${d.groupId}`;
+        if (seen.has(key) || d.accountId === ownerId) continue;
+        seen.add(key);
+        await em.save(em.create(DavProxyEntity, { ownerId, delegateAccountId: d.accountId ?? null, delegateGroupId: d.groupId ?? null, access, createdAt: this.now() }));
+      }
+    });
+  }
+
   // ---- publishing (subscription links) --------------------------------------------------------
 
   /** Returns the collection's secret token, creating one if needed. */
@@ -527,6 +580,25 @@ export class GroupwareService {
   async unpublish(c: DavCollectionEntity): Promise<void> {
     await this.store.write(({ em }) => em.update(DavCollectionEntity, { id: c.id }, { publishToken: null }));
     c.publishToken = null;
+  }
+
+  /** The free/busy-only link's secret, creating one if needed (independent of the full link). */
+  async publishFreebusy(c: DavCollectionEntity): Promise<string> {
+    if (c.freebusyToken) return c.freebusyToken;
+    const token = randomBytes(24).toString('base64url');
+    await this.store.write(({ em }) => em.update(DavCollectionEntity, { id: c.id }, { freebusyToken: token }));
+    c.freebusyToken = token;
+    return token;
+  }
+
+  async unpublishFreebusy(c: DavCollectionEntity): Promise<void> {
+    await this.store.write(({ em }) => em.update(DavCollectionEntity, { id: c.id }, { freebusyToken: null }));
+    c.freebusyToken = null;
+  }
+
+  byFreebusyToken(token: string): Promise<DavCollectionEntity | null> {
+    if (!/^[A-Za-z0-9_-]{16,64}$/.test(token)) return Promise.resolve(null);
+    return this.em.findOneBy(DavCollectionEntity, { freebusyToken: token, kind: 'calendar' });
   }
 
   byPublishToken(token: string): Promise<DavCollectionEntity | null> {
