@@ -1,6 +1,7 @@
 // POST on a calendar collection: calendarserver-sharing (CS:share) to grant or revoke access
 // by mailto: or principal href, and CS:publish-calendar / CS:unpublish-calendar for the secret
-// subscription link. Owner only. BUGS: CS:share-reply/notifications (invite acceptance) are not
+// subscription link, pt:publish-freebusy / pt:unpublish-freebusy for the free/busy-only link
+// (dav/freebusy-link.ts). Owner only. BUGS: CS:share-reply/notifications (invite acceptance) are not
 // implemented: grants take effect at once and the share appears in the sharee's home.
 import { parseShare } from '../../protocols/dav/requests.js';
 import { NS } from '../../protocols/dav/xml.js';
@@ -23,6 +24,13 @@ export const post: MethodHandler = async (ctx, target) => {
     if (n.collection.kind !== 'calendar') throw new HttpError(403, 'only calendars can be published');
     if (root.local === 'publish-calendar') await ctx.gw.publish(n.collection);
     else await ctx.gw.unpublish(n.collection);
+    ctx.res.status(202).end();
+    return;
+  }
+  if (root.ns === NS.POCHTAMT && (root.local === 'publish-freebusy' || root.local === 'unpublish-freebusy')) {
+    if (n.collection.kind !== 'calendar') throw new HttpError(403, 'only calendars have free/busy links');
+    if (root.local === 'publish-freebusy') await ctx.gw.publishFreebusy(n.collection);
+    else await ctx.gw.unpublishFreebusy(n.collection);
     ctx.res.status(202).end();
     return;
   }

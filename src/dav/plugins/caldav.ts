@@ -66,6 +66,11 @@ export const caldavPlugin: DavPlugin = {
       pf.handle(`{${NS.CS}}getctag`, [String(c.syncToken)]);
       pf.handle(APPLE('calendar-color'), c.color ? [c.color] : null);
       pf.handle(APPLE('calendar-order'), c.sortOrder !== null ? [String(c.sortOrder)] : null);
+      if (n.access === 'owner' && c.freebusyToken) {
+        const host = ctx.req.headers.host ?? ctx.app.config.hostname;
+        const proto = (ctx.req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+        pf.handle(`{${NS.POCHTAMT}}freebusy-url`, [d('href', `${proto}://${host}/dav/freebusy/${c.freebusyToken}.ics`)]);
+      }
     } else if (n.kind === 'object' && n.parent.collection.kind === 'calendar') {
       const o = n.object;
       pf.handle(C('calendar-data'), async () => {
