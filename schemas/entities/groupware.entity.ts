@@ -33,6 +33,8 @@ export class DavCollectionEntity {
   @BigIntColumn({ default: 0 }) syncFloor!: number;
   /** Secret for the public read-only subscription URL; null when not published. */
   @Index({ unique: true }) @Column({ type: 'varchar', length: 64, nullable: true }) publishToken!: string | null;
+  /** Secret for the public free/busy-only URL (VFREEBUSY, no details); null when not published. */
+  @Index({ unique: true }) @Column({ type: 'varchar', length: 64, nullable: true }) freebusyToken!: string | null;
   @EpochColumn() createdAt!: number;
   @EpochColumn() updatedAt!: number;
 }
@@ -127,5 +129,24 @@ export class DavItipInboundEntity {
   @Column({ type: 'varchar', length: 320 }) sender!: string;
   @Column({ type: 'text' }) itip!: string;
   @Column({ type: 'integer', default: 0 }) attempts!: number;
+  @EpochColumn() createdAt!: number;
+}
+
+/**
+ * Calendar delegation (calendarserver caldav-proxy): the delegate (one account or one group,
+ * members resolved at request time) may read ('read') or read and write ('read-write') every
+ * calendar of `ownerId`, as a member of the owner's calendar-proxy-read/-write principal.
+ */
+@Entity('dav_proxy')
+@Index('dav_proxy_owner', ['ownerId'])
+@Index('dav_proxy_account', ['delegateAccountId'])
+@Index('dav_proxy_group', ['delegateGroupId'])
+export class DavProxyEntity {
+  @PrimaryGeneratedColumn() id!: number;
+  @Column({ type: 'integer' }) ownerId!: number;
+  @Column({ type: 'integer', nullable: true }) delegateAccountId!: number | null;
+  @Column({ type: 'integer', nullable: true }) delegateGroupId!: number | null;
+  /** 'read' | 'read-write' */
+  @Column({ type: 'varchar', length: 16 }) access!: string;
   @EpochColumn() createdAt!: number;
 }

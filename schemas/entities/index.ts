@@ -4,7 +4,7 @@ import { BlobEntity } from './blob.entity.js';
 import { DirectoryEntryEntity, DirectoryStateEntity } from './directory.entity.js';
 import { DomainEntity } from './domain.entity.js';
 import { GroupEntity, GroupMemberEntity } from './group.entity.js';
-import { DavChangeEntity, DavCollectionEntity, DavItipInboundEntity, DavObjectEntity, DavShareEntity } from './groupware.entity.js';
+import { DavChangeEntity, DavCollectionEntity, DavItipInboundEntity, DavObjectEntity, DavProxyEntity, DavShareEntity } from './groupware.entity.js';
 import { MailChangeEntity } from './mail-change.entity.js';
 import { MailboxAclEntity, MailboxSubscriptionEntity } from './mailbox-acl.entity.js';
 import { MailboxEntity } from './mailbox.entity.js';
@@ -15,7 +15,7 @@ import { TraceEventEntity } from './trace-event.entity.js';
 
 export {
   BanEntity, GreylistEntity, QuarantineEntity, RateBucketEntity, SenderListEntity,
-  DavChangeEntity, DavCollectionEntity, DavItipInboundEntity, DavObjectEntity, DavShareEntity,
+  DavChangeEntity, DavCollectionEntity, DavItipInboundEntity, DavObjectEntity, DavProxyEntity, DavShareEntity,
   AccountEntity, AliasEntity, AliasTargetEntity, BlobEntity, DirectoryEntryEntity, DirectoryStateEntity, DomainEntity, GroupEntity, GroupMemberEntity,
   MailChangeEntity, MailboxAclEntity, MailboxEntity, MailboxSubscriptionEntity, MessageEntity, QueueMessageEntity, QueueRecipientEntity, TraceEventEntity,
 };
@@ -25,6 +25,6 @@ export const entities = [
   DomainEntity, AccountEntity, AliasEntity, AliasTargetEntity, GroupEntity, GroupMemberEntity,
   MailboxEntity, MessageEntity, MailChangeEntity, BlobEntity, QueueMessageEntity, QueueRecipientEntity,
   TraceEventEntity, DirectoryStateEntity, DirectoryEntryEntity,
-  DavCollectionEntity, DavObjectEntity, DavChangeEntity, DavShareEntity, DavItipInboundEntity,
+  DavCollectionEntity, DavObjectEntity, DavChangeEntity, DavShareEntity, DavItipInboundEntity, DavProxyEntity,
   MailboxAclEntity, MailboxSubscriptionEntity,
 ];

@@ -1,8 +1,8 @@
 // Discovery and public endpoints next to the DAV tree: /.well-known/caldav and carddav
 // (RFC 6764 §5: redirect to the context path, where PROPFIND finds current-user-principal),
 // Outlook Autodiscover POX (/autodiscover/autodiscover.xml: IMAP/POP/SMTP settings for the
-// authenticated user), and the secret subscription feed /dav/subscribe/<token>.ics (no auth,
-// read-only text/calendar). Must not: disclose anything about an address other than the
+// authenticated user), the secret subscription feed /dav/subscribe/<token>.ics (no auth,
+// read-only text/calendar) and its free/busy-only variant /dav/freebusy/<token>.ics. Must not: disclose anything about an address other than the
 // authenticated user's, or serve a feed after its token was revoked.
 // Apple devices: /mobileconfig (authenticated) downloads an unsigned configuration profile with
 // CalDAV, CardDAV and mail payloads for the caller (no password inside; the device asks).
@@ -15,6 +15,7 @@ import { mergeCalendars } from '../protocols/dav/icalendar.js';
 import { escapeXml, parseXml } from '../protocols/dav/xml.js';
 import type { GroupwareService } from '../services/groupware/groupware.service.js';
 import { authenticate } from './auth.js';
+import { FREEBUSY_PATH, freebusyFeed } from './freebusy-link.js';
 import { PRODID } from './methods/get.js';
 import { readBody, sendError } from './server.js';
 import { HttpError } from './types.js';
@@ -36,6 +37,8 @@ export function mountDiscovery(http: Express, app: App, gw: GroupwareService): v
       sendError(app, req, res, e);
     }
   });
+
+  http.get(`${FREEBUSY_PATH}:file`, freebusyFeed(app, gw));
 
   http.get('/mobileconfig', async (req: Request, res: Response) => {
     try {

@@ -84,7 +84,7 @@ export function galCtag(cards: GalCard[]): string {
 }
 
 /** Responses for GAL cards (all, or the hrefs asked for; unknown hrefs 404). */
-export async function galResponses(ctx: DavContext, r: Resolved, request: PropfindRequest, hrefs: string[] | null, filter?: (data: string) => boolean): Promise<MsResponse[]> {
+export async function galResponses(ctx: DavContext, r: Resolved, request: PropfindRequest, hrefs: string[] | null, filter?: (data: string) => boolean, extras: Record<string, unknown> = {}): Promise<MsResponse[]> {
   const cards = await galEntries(ctx.gw);
   const out: MsResponse[] = [];
   const byHref = new Map(cards.map((c) => [ctx.server.hrefOf([...r.segs, `${c.entry.uid}.vcf`], false), c]));
@@ -97,6 +97,7 @@ export async function galResponses(ctx: DavContext, r: Resolved, request: Propfi
     if (filter && !filter(c.data)) continue;
     const node: Resolved = { node: { kind: 'gal-card', entry: c.entry, data: c.data }, href, segs: [...r.segs, `${c.entry.uid}.vcf`] };
     const pf = new PropFind(request);
+    Object.assign(pf.extras, extras);
     await ctx.server.propFind(ctx, node, pf);
     out.push({ href, props: await pf.finish() });
   }

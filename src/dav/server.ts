@@ -9,14 +9,15 @@
 // inbox and outbox as /dav/calendars/<addr>/inbox/ and outbox/ (the inbox is a stored
 // collection, created on first use); calendarserver notifications as .../notifications/
 // (created when the user's client first asks for it: that marks a client able to answer
-// share invitations).
+// share invitations); calendar delegation groups as
+// /dav/principals/users/<addr>/calendar-proxy-{read,write}/.
 import express, { type Request, type Response, type Router } from 'express';
 import type { AccountEntity } from '../../schemas/entities/index.js';
 import type { App } from '../instance/app.js';
 import { errorBody, PropFind } from '../protocols/dav/multistatus.js';
 import { BadRequest } from '../protocols/dav/requests.js';
 import { parseXml, XmlError, type XmlElement } from '../protocols/dav/xml.js';
-import { GroupwareService, NOTIFICATIONS_PATH, SCHEDULE_INBOX_PATH, type Home } from '../services/groupware/groupware.service.js';
+import { GroupwareService, NOTIFICATIONS_PATH, SCHEDULE_INBOX_PATH, type Home, type ProxyAccess } from '../services/groupware/groupware.service.js';
 import type { SchedulingService } from '../services/groupware/scheduling.service.js';
 import { authenticate } from './auth.js';
 import { galEntries } from './gal.js';
@@ -33,6 +34,8 @@ export const GAL_SEGMENT = 'gal';
 export const INBOX = SCHEDULE_INBOX_PATH;
 export const OUTBOX = 'outbox';
 export const NOTIFICATIONS = NOTIFICATIONS_PATH;
+/** Child principals of a user principal for calendar delegation (calendarserver caldav-proxy). */
+export const PROXY_SEGMENTS: Record<string, ProxyAccess | undefined> = { 'calendar-proxy-read': 'read', 'calendar-proxy-write': 'read-write' };
 
 export function encodeSeg(s: string): string {
   return encodeURIComponent(s).replace(/%40/g, '@');
@@ -151,6 +154,15 @@ export function createDavServer(app: App, gw: GroupwareService, sched: Schedulin
       if (a === undefined) return R({ kind: 'principals' });
       if (a === 'users' && b === undefined) return R({ kind: 'principal-users' });
       if (a === 'groups' && b === undefined) return R({ kind: 'principal-groups' });
+      if (rest.length === 1 && a === 'users' && b !== undefined && PROXY_SEGMENTS[rest[0]!]) {
+        // Visible to the owner and to the group's own members only.
+        const acc = await app.accounts.getAccount(b);
+        const access = PROXY_SEGMENTS[rest[0]!]!;
+        if (acc && !acc.deletedAt && (acc.id === ctx.user.id || (await gw.proxyAccess(ctx.user.id, acc.id)) === access)) {
+          return R({ kind: 'proxy-group', account: acc, access });
+        }
+        return missing(null);
+      }
       if (rest.length === 0 && b !== undefined) {
         if (a === 'users') {
           const acc = await app.accounts.getAccount(b);
@@ -170,7 +182,12 @@ export function createDavServer(app: App, gw: GroupwareService, sched: Schedulin
     // Another user's home is invisible; only their shared collections resolve (below).
     if (!owner || owner.deletedAt) return missing(null);
     const isOwner = owner.id === ctx.user.id;
-    if (b === undefined) return isOwner ? R({ kind: 'home', home, owner }) : missing(null);
+    if (b === undefined) {
+      if (isOwner) return R({ kind: 'home', home, owner });
+      // A calendar-proxy delegate browses the owner's calendar home (Apple Calendar does).
+      const proxy = home === 'calendars' ? await gw.proxyAccess(ctx.user.id, owner.id) : null;
+      return proxy ? R({ kind: 'home', home, owner, proxy }) : missing(null);
+    }
     const homeR: Resolved = { node: { kind: 'home', home, owner }, href: api.homeHref(home, owner), segs: [home, owner.address] };
     if (home === 'addressbooks' && b === GAL_SEGMENT && isOwner) {
       const galR: Resolved = { node: { kind: 'gal', owner }, href: api.hrefOf([home, owner.address, GAL_SEGMENT], true), segs: [home, owner.address, GAL_SEGMENT] };
@@ -239,9 +256,22 @@ export function createDavServer(app: App, gw: GroupwareService, sched: Schedulin
         return [sub(['principals', 'users'], { kind: 'principal-users' }), sub(['principals', 'groups'], { kind: 'principal-groups' })];
       case 'principal-users':
         return [sub(['principals', 'users', ctx.user.address], { kind: 'principal', account: ctx.user })];
+      case 'principal':
+        if (n.account.id !== ctx.user.id) return [];
+        return Object.entries(PROXY_SEGMENTS).map(([seg, access]) => sub(['principals', 'users', n.account.address, seg], { kind: 'proxy-group', account: n.account, access: access! }));
       case 'homes':
         return [sub([n.home, ctx.user.address], { kind: 'home', home: n.home, owner: ctx.user })];
       case 'home': {
+        if (n.proxy) {
+          // A delegate sees the owner's calendars (with the delegated access), nothing else.
+          const out: Resolved[] = [];
+          for (const c of await gw.childCollections(n.owner.id, n.home, '')) {
+            if (c.kind !== 'calendar') continue;
+            const access = await gw.accessFor(ctx.user.id, c);
+            if (access && access !== 'freebusy') out.push(sub([n.home, n.owner.address, c.path], { kind: 'collection', home: n.home, homeOwner: n.owner, owner: n.owner, collection: c, access, mounted: false }));
+          }
+          return out;
+        }
         if (n.home === 'calendars') await gw.special(n.owner.id, 'schedule-inbox');
         const own = await gw.childCollections(n.owner.id, n.home, '');
         const out = own.map((c) => sub([n.home, n.owner.address, ...c.path.split('/')],

@@ -10,7 +10,7 @@ import type { PropPatchOp } from '../protocols/dav/requests.js';
 import type { XmlElement, XNode } from '../protocols/dav/xml.js';
 import type { GalEntry } from '../protocols/dav/vcard.js';
 import type { App } from '../instance/app.js';
-import type { Access, GroupwareService, Home, NewObject } from '../services/groupware/groupware.service.js';
+import type { Access, GroupwareService, Home, NewObject, ProxyAccess } from '../services/groupware/groupware.service.js';
 import type { SchedulingService } from '../services/groupware/scheduling.service.js';
 
 export type DavNode =
@@ -19,9 +19,12 @@ export type DavNode =
   | { kind: 'principal-users' }
   | { kind: 'principal-groups' }
   | { kind: 'principal'; account: AccountEntity }
+  /** The account's calendar-proxy-read or calendar-proxy-write group (caldav-proxy.txt). */
+  | { kind: 'proxy-group'; account: AccountEntity; access: ProxyAccess }
   | { kind: 'group-principal'; group: GroupEntity }
   | { kind: 'homes'; home: Home }
-  | { kind: 'home'; home: Home; owner: AccountEntity }
+  /** `proxy`: the user sees another owner's calendar home as a calendar-proxy delegate. */
+  | { kind: 'home'; home: Home; owner: AccountEntity; proxy?: ProxyAccess }
   | CollectionNode
   | { kind: 'gal'; owner: AccountEntity }
   | { kind: 'object'; parent: CollectionNode; object: DavObjectEntity }

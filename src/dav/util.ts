@@ -49,7 +49,8 @@ export function requirePrivilege(access: Access, p: Privilege, href: string): vo
 export function accessOf(node: DavNode): Access {
   if (node.kind === 'collection') return node.access;
   if (node.kind === 'object') return node.parent.access;
-  if (node.kind === 'home' || node.kind === 'schedule-inbox' || node.kind === 'schedule-outbox') return 'owner';
+  if (node.kind === 'home') return node.proxy ?? 'owner';
+  if (node.kind === 'schedule-inbox' || node.kind === 'schedule-outbox') return 'owner';
   return 'read';
 }
 

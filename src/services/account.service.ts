@@ -8,7 +8,7 @@ import {
 import { AddressError, normalizeAddress, normalizeDomain, parseAddress, unicodeDomain } from '../mail/address.js';
 import type { Store } from '../store/store.js';
 import { ServiceError } from './errors.js';
-import { deleteDavDataIn } from './groupware/groupware.service.js';
+import { deleteDavDataIn, deleteDavGrantsToGroupIn } from './groupware/groupware.service.js';
 import type { MailStoreService } from './mail-store.service.js';
 import { forgetSubject } from './mailbox-access.service.js';
 import { hashPassword, verifyPassword } from './password.js';
@@ -404,6 +404,7 @@ export class AccountService {
       await em.delete(GroupMemberEntity, { groupId: group.id });
       await em.delete(GroupMemberEntity, { memberGroupId: group.id });
       await forgetSubject(em, 'group', group.id);
+      await deleteDavGrantsToGroupIn(em, group.id);
       // Its further addresses (aliases whose target is this list) go with it.
       const listAliases = new Set((await em.findBy(AliasTargetEntity, { groupId: group.id })).map((t) => t.aliasId));
       await em.delete(AliasTargetEntity, { groupId: group.id });

@@ -16,6 +16,7 @@ import { dnKey } from '../../connectors/ldap/escape.js';
 import type { DirectoryGroup, DirectoryUser } from '../../connectors/ldap/profiles.js';
 import { tryNormalizeAddress } from '../mail/address.js';
 import type { MailStoreService } from './mail-store.service.js';
+import { deleteDavGrantsToGroupIn } from './groupware/groupware.service.js';
 import { forgetSubject } from './mailbox-access.service.js';
 
 export interface Conflict {
@@ -718,6 +719,7 @@ export class DirectoryWriter {
     await em.delete(GroupMemberEntity, { groupId: group.id });
     await em.delete(GroupMemberEntity, { memberGroupId: group.id });
     await forgetSubject(em, 'group', group.id); // mailbox rights granted to the group go with it
+    await deleteDavGrantsToGroupIn(em, group.id); // and its calendar/address book shares and delegations
     await em.delete(GroupEntity, { id: group.id });
     if (this.snap) {
       if (this.snap.groupByAddr.get(group.address) === group) this.snap.put(this.snap.groupByAddr, group.address, undefined);

@@ -1,7 +1,9 @@
 // POST on a calendar or address book: calendarserver-sharing (CS:share) to grant or revoke
-// access by mailto: or principal href, and CS:publish-calendar / CS:unpublish-calendar for the
-// secret subscription link (owner only). POST on the user's own calendar home (or notification
-// collection): CS:invite-reply / CS:share-reply, the sharee's answer to an invitation.
+// access by mailto: or principal href, CS:publish-calendar / CS:unpublish-calendar for the
+// secret subscription link and pt:publish-freebusy / pt:unpublish-freebusy for the
+// free/busy-only link (dav/freebusy-link.ts); owner only. POST on the user's own calendar home
+// (or notification collection): CS:invite-reply / CS:share-reply, the sharee's answer to an
+// invitation.
 // Invitations: a CS:share set for an account whose client reads notifications (its notification
 // collection exists: the client has opened its CS:notification-URL) is a pending grant plus an
 // invite notification, in force once the sharee accepts; for every other sharee (clients without
@@ -38,6 +40,13 @@ export const post: MethodHandler = async (ctx, target) => {
     if (n.collection.kind !== 'calendar') throw new HttpError(403, 'only calendars can be published');
     if (root.local === 'publish-calendar') await ctx.gw.publish(n.collection);
     else await ctx.gw.unpublish(n.collection);
+    ctx.res.status(202).end();
+    return;
+  }
+  if (root.ns === NS.POCHTAMT && (root.local === 'publish-freebusy' || root.local === 'unpublish-freebusy')) {
+    if (n.collection.kind !== 'calendar') throw new HttpError(403, 'only calendars have free/busy links');
+    if (root.local === 'publish-freebusy') await ctx.gw.publishFreebusy(n.collection);
+    else await ctx.gw.unpublishFreebusy(n.collection);
     ctx.res.status(202).end();
     return;
   }

@@ -4,6 +4,7 @@
 import { multistatus, type PropResult } from '../../protocols/dav/multistatus.js';
 import { parsePropPatch } from '../../protocols/dav/requests.js';
 import { d, toXNode } from '../../protocols/dav/xml.js';
+import { proxyPropPatch } from '../plugins/proxy.js';
 import { HttpError, type CollectionPatch, type MethodHandler } from '../types.js';
 import { accessOf, mustExist, readDeadProps, requirePrivilege } from '../util.js';
 
@@ -13,6 +14,10 @@ export const proppatch: MethodHandler = async (ctx, target) => {
   if (!root) throw new HttpError(400, 'PROPPATCH needs a body');
   const ops = parsePropPatch(root);
   const n = r.node;
+  if (n.kind === 'proxy-group') {
+    await proxyPropPatch(ctx, r, ops);
+    return;
+  }
   if (n.kind !== 'collection' && n.kind !== 'object') throw new HttpError(403, 'properties of this resource cannot be changed', d('cannot-modify-protected-property'));
   requirePrivilege(accessOf(n), n.kind === 'collection' ? 'write-properties' : 'write-content', r.href);
   const patch: CollectionPatch = {};

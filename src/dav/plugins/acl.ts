@@ -1,12 +1,20 @@
 // ACL read subset (RFC 3744): DAV:owner, DAV:current-user-privilege-set, DAV:acl and
 // DAV:supported-privilege-set, derived from ownership and sharing grants. Enforcement itself is
-// in the methods (requirePrivilege), from the same table. Must not: accept ACL method changes.
+// in the methods (requirePrivilege), from the same table. The principal reports:
+// principal-property-search and principal-search-property-set on the principal collections,
+// and DAV:expand-property (RFC 3253 §3.8) on every resource.
+// Must not: accept ACL method changes.
 // BUGS: the ACL method is not implemented; grants are managed with CS:share (POST).
 import { d, NS, x, type XNode } from '../../protocols/dav/xml.js';
+import { expandProperty } from '../reports/expand-property.js';
+import { principalPropertySearch, principalSearchPropertySet } from '../reports/principal-search.js';
 import type { DavPlugin } from '../types.js';
 import { accessOf, privilegeNode, privilegesOf } from '../util.js';
 
 const D = (l: string) => `{${NS.DAV}}${l}`;
+const PPS = D('principal-property-search');
+const PSPS = D('principal-search-property-set');
+const EXPAND = D('expand-property');
 
 function ace(principal: XNode, privs: XNode[], isProtected: boolean): XNode {
   return d('ace', d('principal', principal), d('grant', ...privs.map((p) => d('privilege', p))), isProtected ? d('protected') : undefined);
@@ -15,7 +23,11 @@ function ace(principal: XNode, privs: XNode[], isProtected: boolean): XNode {
 export const aclPlugin: DavPlugin = {
   name: 'acl',
   features: ['access-control'],
-  supportedReports: () => [],
+  reports: { [PPS]: principalPropertySearch, [PSPS]: principalSearchPropertySet, [EXPAND]: expandProperty },
+  supportedReports(r) {
+    const k = r.node.kind;
+    return k === 'principals' || k === 'principal-users' || k === 'principal-groups' ? [PPS, PSPS, EXPAND] : [EXPAND];
+  },
   async propFind(ctx, r, pf) {
     const n = r.node;
     if (n.kind === 'collection' || n.kind === 'object' || n.kind === 'home') {

@@ -1,13 +1,14 @@
 // CalDAV plugin (RFC 4791): calendar-home-set and calendar-user-address-set on principals,
 // calendar collection properties (supported component set, data types, max-resource-size,
-// description, timezone, CS:getctag, Apple colour/order), calendar-data on objects (with expand),
+// description, timezone, CS:getctag, Apple colour/order), calendar-data on objects (partial
+// retrieval, expand and limit-recurrence/freebusy-set: protocols/dav/calendar-data.ts),
 // MKCALENDAR, the calendar reports, and PUT validation with the RFC 4791 §5.3.2.1 preconditions.
 // Must not: modify stored iCalendar (we store as sent, so the ETag stays valid for the client).
 // Scheduling (RFC 6638): calendar-auto-schedule, schedule-inbox/outbox URLs; the work is done by
-// SchedulingService from PUT/DELETE and by the outbox POST (methods/outbox.ts).
-// BUGS: calendar-data comp/prop subsetting is not applied; limit-recurrence-set returns the
-// whole object; no Schedule-Tag.
-import { checkCalendarObject, expandObject, parseICalendar } from '../../protocols/dav/icalendar.js';
+// SchedulingService from PUT/DELETE and by the outbox POST (methods/outbox.ts); the inbox's own
+// properties and Schedule-Tag are plugins/scheduling.ts.
+import { renderCalendarData } from '../../protocols/dav/calendar-data.js';
+import { checkCalendarObject } from '../../protocols/dav/icalendar.js';
 import { caldavCondition } from '../../protocols/dav/multistatus.js';
 import type { CalendarDataRequest } from '../../protocols/dav/requests.js';
 import { children, d, NS, x } from '../../protocols/dav/xml.js';
@@ -15,6 +16,7 @@ import { mkcol } from '../methods/mkcol.js';
 import { calendarMultiget } from '../reports/multiget.js';
 import { calendarQuery } from '../reports/calendar-query.js';
 import { freeBusyQuery } from '../reports/free-busy-query.js';
+import { parsedCalendar } from '../ical-cache.js';
 import { calendarTimezoneId } from '../util.js';
 import { HttpError, type CollectionPatch, type DavPlugin, type LivePatch } from '../types.js';
 
@@ -36,7 +38,7 @@ export const caldavPlugin: DavPlugin = {
     if (n.kind === 'object' && n.parent.collection.kind === 'calendar') return REPORTS;
     return [];
   },
-  allowedMethods: (r) => (r.node.kind === 'home' && r.node.home === 'calendars' ? ['MKCALENDAR'] : []),
+  allowedMethods: (r) => (r.node.kind === 'home' && r.node.home === 'calendars' && !r.node.proxy ? ['MKCALENDAR'] : []),
   async propFind(ctx, r, pf) {
     const n = r.node;
     if (n.kind === 'principal') {
@@ -50,8 +52,6 @@ export const caldavPlugin: DavPlugin = {
     } else if (n.kind === 'group-principal') {
       pf.handle(C('calendar-user-address-set'), [d('href', `mailto:${n.group.address}`)]);
       pf.handle(C('calendar-user-type'), ['GROUP']);
-    } else if (n.kind === 'schedule-inbox') {
-      pf.handle(C('schedule-default-calendar-URL'), [d('href', ctx.server.hrefOf(['calendars', n.owner.address, 'calendar'], true))]);
     } else if (n.kind === 'collection' && n.collection.kind === 'calendar') {
       pf.handle(C('schedule-calendar-transp'), [x(NS.CALDAV, 'opaque')]);
       const c = n.collection;
@@ -64,15 +64,19 @@ export const caldavPlugin: DavPlugin = {
       pf.handle(`{${NS.CS}}getctag`, [String(c.syncToken)]);
       pf.handle(APPLE('calendar-color'), c.color ? [c.color] : null);
       pf.handle(APPLE('calendar-order'), c.sortOrder !== null ? [String(c.sortOrder)] : null);
+      if (n.access === 'owner' && c.freebusyToken) {
+        const host = ctx.req.headers.host ?? ctx.app.config.hostname;
+        const proto = (ctx.req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+        pf.handle(`{${NS.POCHTAMT}}freebusy-url`, [d('href', `${proto}://${host}/dav/freebusy/${c.freebusyToken}.ics`)]);
+      }
     } else if (n.kind === 'object' && n.parent.collection.kind === 'calendar') {
       const o = n.object;
       pf.handle(C('calendar-data'), async () => {
-        const data = o.data ?? (await ctx.gw.getObject(n.parent.collection.id, o.name))?.data ?? '';
+        const obj = o.data !== undefined ? o : await ctx.gw.getObject(n.parent.collection.id, o.name);
+        if (!obj) return [''];
         const req = pf.extras.calendarData as CalendarDataRequest | null | undefined;
-        if (req?.expand) {
-          return [expandObject(parseICalendar(data), req.expand, (pf.extras.floatingTz as string | null) ?? calendarTimezoneId(n.parent.collection))];
-        }
-        return [data];
+        const tz = (pf.extras.floatingTz as string | null | undefined) ?? calendarTimezoneId(n.parent.collection);
+        return [renderCalendarData(obj.data, req, () => parsedCalendar(obj.etag, obj.data), tz)];
       });
     }
   },

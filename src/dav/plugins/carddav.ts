@@ -2,8 +2,13 @@
 // address-data on objects (returned as stored: 3.0 or 4.0), the read-only Global Address List,
 // addressbook-query and addressbook-multiget, and PUT validation (valid-address-data,
 // supported-address-data, no-uid-conflict, max-resource-size).
-// Must not: rewrite stored vCards. BUGS: no conversion between vCard versions on request.
+// address-data in REPORTs is converted to the vCard version the client names (RFC 6352
+// §10.4: <address-data content-type="text/vcard" version="4.0"/>) and cut to the listed
+// properties (<prop name="EMAIL"/>); see protocols/dav/vcard-convert.ts.
+// Must not: rewrite stored vCards (conversion is per answer, on a copy).
 import { carddavCondition } from '../../protocols/dav/multistatus.js';
+import type { AddressDataRequest } from '../../protocols/dav/requests.js';
+import { renderAddressData, VCARD_VERSIONS } from '../reports/address-data.js';
 import { checkVCard } from '../../protocols/dav/vcard.js';
 import { d, NS } from '../../protocols/dav/xml.js';
 import { galCtag, galEntries } from '../gal.js';
@@ -14,7 +19,6 @@ import { HttpError, type DavPlugin, type LivePatch } from '../types.js';
 export const MAX_VCARD_BYTES = 1024 * 1024;
 const CARD = (l: string) => `{${NS.CARDDAV}}${l}`;
 const REPORTS = [CARD('addressbook-query'), CARD('addressbook-multiget')];
-
 export const carddavPlugin: DavPlugin = {
   name: 'carddav',
   features: ['addressbook'],
@@ -29,7 +33,7 @@ export const carddavPlugin: DavPlugin = {
     if (n.kind === 'principal') {
       pf.handle(CARD('addressbook-home-set'), [d('href', ctx.server.homeHref('addressbooks', n.account))]);
     } else if ((n.kind === 'collection' && n.collection.kind === 'addressbook') || n.kind === 'gal') {
-      pf.handle(CARD('supported-address-data'), ['3.0', '4.0'].map((version) => ({ ns: NS.CARDDAV, local: 'address-data-type', attrs: { 'content-type': 'text/vcard', version } })));
+      pf.handle(CARD('supported-address-data'), VCARD_VERSIONS.map((version) => ({ ns: NS.CARDDAV, local: 'address-data-type', attrs: { 'content-type': 'text/vcard', version } })));
       pf.handle(CARD('max-resource-size'), [String(MAX_VCARD_BYTES)]);
       if (n.kind === 'collection') {
         pf.handle(CARD('addressbook-description'), n.collection.description ? [n.collection.description] : null);
@@ -40,9 +44,9 @@ export const carddavPlugin: DavPlugin = {
       }
     } else if (n.kind === 'object' && n.parent.collection.kind === 'addressbook') {
       const o = n.object;
-      pf.handle(CARD('address-data'), async () => [o.data ?? (await ctx.gw.getObject(n.parent.collection.id, o.name))?.data ?? '']);
+      pf.handle(CARD('address-data'), async () => [renderAddressData(o.data ?? (await ctx.gw.getObject(n.parent.collection.id, o.name))?.data ?? '', pf.extras.addressData as AddressDataRequest | null | undefined)]);
     } else if (n.kind === 'gal-card') {
-      pf.handle(CARD('address-data'), [n.data]);
+      pf.handle(CARD('address-data'), [renderAddressData(n.data, pf.extras.addressData as AddressDataRequest | null | undefined)]);
     }
   },
   propPatch(_ctx, r, op): LivePatch | undefined {

@@ -16,6 +16,7 @@ import { put } from '../methods/put.js';
 import { report } from '../methods/report.js';
 import type { DavContext, DavPlugin, LivePatch, Resolved } from '../types.js';
 import { httpDate, readDeadProps } from '../util.js';
+import { proxyMemberships, proxyResourceType } from './proxy.js';
 import { etagOf } from '../../services/groupware/groupware.service.js';
 
 const D = (l: string) => `{${NS.DAV}}${l}`;
@@ -28,6 +29,7 @@ function resourcetype(r: Resolved): XNode[] {
   const n = r.node;
   switch (n.kind) {
     case 'principal': case 'group-principal': return [d('principal')];
+    case 'proxy-group': return [d('principal'), proxyResourceType(n.access)];
     case 'collection':
       if (n.collection.kind === 'calendar') return [d('collection'), x(NS.CALDAV, 'calendar'), ...(n.mounted ? [x(NS.CS, 'shared')] : [])];
       if (n.collection.kind === 'addressbook') return [d('collection'), x(NS.CARDDAV, 'addressbook'), ...(n.mounted ? [x(NS.CS, 'shared')] : [])];
@@ -47,6 +49,7 @@ function displayName(r: Resolved): string | null {
   switch (n.kind) {
     case 'principal': return n.account.displayName || n.account.address;
     case 'group-principal': return n.group.displayName || n.group.address;
+    case 'proxy-group': return `${n.account.displayName || n.account.address}: calendar ${n.access === 'read' ? 'read' : 'write'} delegates`;
     case 'collection':
       if (n.mounted) return `${n.collection.displayName || n.collection.path} (${n.owner.displayName || n.owner.address})`;
       return n.collection.displayName || null;
@@ -58,7 +61,7 @@ function displayName(r: Resolved): string | null {
 
 async function quota(ctx: DavContext, r: Resolved, pf: PropFind): Promise<void> {
   const n = r.node;
-  const owner = n.kind === 'home' ? n.owner : n.kind === 'collection' && n.access === 'owner' ? n.owner : null;
+  const owner = n.kind === 'home' ? (n.proxy ? null : n.owner) : n.kind === 'collection' && n.access === 'owner' ? n.owner : null;
   if (!owner) return;
   let used: number | null = null;
   const usedBytes = async () => {
@@ -112,7 +115,9 @@ export const corePlugin: DavPlugin = {
       pf.handle(D('group-membership'), async () => {
         const ids = await ctx.gw.groupsOf(n.account.id);
         const { groups } = await ctx.gw.galSource();
-        return groups.filter((g) => ids.includes(g.id)).map((g) => d('href', ctx.server.hrefOf(['principals', 'groups', g.address], true)));
+        const hrefs = groups.filter((g) => ids.includes(g.id)).map((g) => d('href', ctx.server.hrefOf(['principals', 'groups', g.address], true)));
+        // Delegations (calendar-proxy groups) are shown to the delegate only.
+        return n.account.id === ctx.user.id ? [...hrefs, ...await proxyMemberships(ctx, n.account.id)] : hrefs;
       });
       pf.handle(`{${NS.CS}}email-address-set`, [x(NS.CS, 'email-address', n.account.address)]);
     } else if (n.kind === 'group-principal') {

@@ -3,7 +3,7 @@
 // CS:allowed-sharing-modes, CS:publish-url for published calendars, and the owner's sharer
 // info on mounted shares. Grants and invitations are made with POST CS:share, answered with
 // POST CS:invite-reply (methods/post.ts); notifications live in the notification collection
-// (plugins/scheduling.ts). BUGS: calendar-proxy groups not offered.
+// (plugins/scheduling.ts). Delegation (calendar-proxy groups) is plugins/proxy.ts.
 import { d, NS, x } from '../../protocols/dav/xml.js';
 import type { DavPlugin } from '../types.js';
 

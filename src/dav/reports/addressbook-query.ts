@@ -7,6 +7,7 @@ import { SUPPORTED_COLLATIONS } from '../../protocols/dav/icalendar.js';
 import { parseAddressbookQuery } from '../../protocols/dav/requests.js';
 import { matchesAddressbookQuery } from '../../protocols/dav/vcard.js';
 import { galResponses } from '../gal.js';
+import { checkAddressData } from './address-data.js';
 import { HttpError, type ReportHandler } from '../types.js';
 import { requirePrivilege } from '../util.js';
 import { objectResponse, propRequest, sendMultistatus } from './common.js';
@@ -18,10 +19,12 @@ export const addressbookQuery: ReportHandler = async (ctx, r, body) => {
       if (!SUPPORTED_COLLATIONS.has(t.collation)) throw new HttpError(403, `collation ${t.collation}`, carddavCondition('supported-collation', t.collation));
     }
   }
+  checkAddressData(q.addressData);
   const n = r.node;
   const request = propRequest(q.props);
+  const extras = { addressData: q.addressData };
   if (n.kind === 'gal') {
-    let res = await galResponses(ctx, r, request, null, (data) => matchesAddressbookQuery(data, q));
+    let res = await galResponses(ctx, r, request, null, (data) => matchesAddressbookQuery(data, q), extras);
     if (q.limit !== null) res = res.slice(0, q.limit);
     sendMultistatus(ctx, res);
     return;
@@ -31,7 +34,7 @@ export const addressbookQuery: ReportHandler = async (ctx, r, body) => {
   const responses: MsResponse[] = [];
   for (const o of await ctx.gw.listObjects(n.collection.id)) {
     if (!matchesAddressbookQuery(o.data, q)) continue;
-    responses.push(await objectResponse(ctx, r, o, request));
+    responses.push(await objectResponse(ctx, r, o, request, extras));
     if (q.limit !== null && responses.length >= q.limit) break;
   }
   sendMultistatus(ctx, responses);

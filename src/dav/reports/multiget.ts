@@ -1,6 +1,8 @@
 // CALDAV:calendar-multiget (RFC 4791 §7.9) and CARDDAV:addressbook-multiget (RFC 6352 §8.7):
 // the listed hrefs that belong to the target collection are answered; others get 404 (an
 // href in a collection the user cannot read is indistinguishable from a missing one).
+import { supportedCalendarData } from '../../protocols/dav/calendar-data.js';
+import { caldavCondition } from '../../protocols/dav/multistatus.js';
 import { parseMultiget } from '../../protocols/dav/requests.js';
 import { NS } from '../../protocols/dav/xml.js';
 import type { MsResponse } from '../../protocols/dav/multistatus.js';
@@ -8,13 +10,17 @@ import { HttpError, type ReportHandler } from '../types.js';
 import { requirePrivilege } from '../util.js';
 import { objectResponse, propRequest, sendMultistatus } from './common.js';
 import { galResponses } from '../gal.js';
+import { checkAddressData } from './address-data.js';
 
 function multiget(ns: string, kind: 'calendar' | 'addressbook'): ReportHandler {
   return async (ctx, r, body) => {
     const n = r.node;
     const q = parseMultiget(body, ns);
+    if (kind === 'addressbook') checkAddressData(q.addressData);
+    if (kind === 'calendar' && !supportedCalendarData(q.calendarData)) throw new HttpError(403, 'calendar-data media type not supported', caldavCondition('supported-calendar-data'));
     if (n.kind === 'gal' && kind === 'addressbook') {
-      sendMultistatus(ctx, await galResponses(ctx, r, propRequest(q.props), q.hrefs));
+      checkAddressData(q.addressData);
+      sendMultistatus(ctx, await galResponses(ctx, r, propRequest(q.props), q.hrefs, undefined, { addressData: q.addressData }));
       return;
     }
     if (n.kind !== 'collection' || n.collection.kind !== kind) throw new HttpError(403, `multiget needs a ${kind} collection`);
@@ -35,7 +41,7 @@ function multiget(ns: string, kind: 'calendar' | 'addressbook'): ReportHandler {
     const request = propRequest(q.props);
     for (const o of objs) {
       found.add(o.name);
-      responses.push(await objectResponse(ctx, r, o, request, { calendarData: q.calendarData }));
+      responses.push(await objectResponse(ctx, r, o, request, { calendarData: q.calendarData, addressData: q.addressData }));
     }
     for (const [name, h] of names) if (!found.has(name)) responses.push({ href: h, status: 404 });
     sendMultistatus(ctx, responses);

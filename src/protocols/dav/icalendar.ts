@@ -145,6 +145,11 @@ function propTime(c: Component, name: string, ctx: TimeCtx): { t: Time; utc: num
   return { t, utc: toUtc(t, tzid, ctx), tzid };
 }
 
+/** UTC ms of a component's date/date-time property (floating values in `floatingTz`), or null. */
+export function propertyUtc(c: Component, name: string, floatingTz: string | null): number | null {
+  return propTime(c, name, { floatingTz })?.utc ?? null;
+}
+
 function isFloating(c: Component): boolean {
   const p = c.getFirstProperty('dtstart') ?? c.getFirstProperty('due');
   if (!p) return false;
@@ -162,6 +167,10 @@ export interface Instance {
   allDay: boolean;
   comp: Component;         // master or override
   recurrenceId: number | null; // UTC ms of the original start; null for non-recurring
+  /** The start as written (wall clock, with its zone); all-day output keeps its date. */
+  startTime?: Time;
+  /** The original start as a Time (RECURRENCE-ID of a generated or overridden instance). */
+  ridTime?: Time | null;
   /** VTODO rule inputs (RFC 4791 §9.9) for this instance. */
   todo?: { dtstart: number | null; due: number | null; completed: number | null; created: number | null; duration: boolean };
 }
@@ -188,7 +197,7 @@ function addDays(t: Time, n: number): Time {
   return c;
 }
 
-function instanceOf(c: Component, start: Time, startTzid: string | null, ctx: TimeCtx, rid: number | null, shift: Time | null): Instance {
+function instanceOf(c: Component, start: Time, startTzid: string | null, ctx: TimeCtx, rid: number | null, shift: Time | null, ridTime: Time | null = null): Instance {
   const startUtc = toUtc(start, startTzid, ctx);
   let end: number;
   if (shift) {
@@ -202,7 +211,7 @@ function instanceOf(c: Component, start: Time, startTzid: string | null, ctx: Ti
       end = toUtc(e, mEndProp.tzid ?? startTzid, ctx);
     } else end = durationEnd(c, start, startUtc, ctx, startTzid);
   } else end = durationEnd(c, start, startUtc, ctx, startTzid);
-  const inst: Instance = { start: startUtc, end: Math.max(end, startUtc), allDay: start.isDate, comp: c, recurrenceId: rid };
+  const inst: Instance = { start: startUtc, end: Math.max(end, startUtc), allDay: start.isDate, comp: c, recurrenceId: rid, startTime: start, ridTime };
   if (c.name === 'vtodo') {
     const due = propTime(c, 'due', ctx);
     const dtstart = propTime(c, 'dtstart', ctx);
@@ -261,9 +270,9 @@ export function instances(vcal: Component, compName: string, range: TimeRange | 
       seen.add(key);
       if (item.component !== master) {
         const ost = propTime(item.component, 'dtstart', ctx);
-        out.push(instanceOf(item.component, ost?.t ?? next, ost?.tzid ?? st.tzid, ctx, ridUtc, null));
+        out.push(instanceOf(item.component, ost?.t ?? next, ost?.tzid ?? st.tzid, ctx, ridUtc, null, next));
       } else {
-        out.push(instanceOf(master, next, st.tzid, ctx, ridUtc, next));
+        out.push(instanceOf(master, next, st.tzid, ctx, ridUtc, next, next));
       }
     }
     if (n <= MAX_ITERATIONS && complete && rangeEnd === null) {
@@ -278,7 +287,7 @@ export function instances(vcal: Component, compName: string, range: TimeRange | 
     if (master && rid && isExcluded(master, rid.utc, ctx)) continue;
     const ost = propTime(o, 'dtstart', ctx);
     if (!ost) continue;
-    out.push(instanceOf(o, ost.t, ost.tzid, ctx, rid?.utc ?? null, null));
+    out.push(instanceOf(o, ost.t, ost.tzid, ctx, rid?.utc ?? null, null, rid?.t ?? null));
   }
   out.sort((a, b) => a.start - b.start);
   return { list: range ? out.filter((i) => overlaps(i, range)) : out, complete, cutAt };
@@ -435,44 +444,87 @@ function utcTime(ms: number, isDate: boolean): Time {
   return t;
 }
 
-/** RFC 4791 §9.6.5: instances in the range as separate components in UTC, no rules. */
-export function expandObject(vcal: Component, range: TimeRange, floatingTz: string | null): string {
+/**
+ * RFC 4791 §9.6.5: the instances overlapping the range as separate components, date-times in
+ * UTC, each instance of a recurring set with a RECURRENCE-ID and without RRULE/RDATE/EXDATE;
+ * all-day values keep their DATE (the date as written, never shifted through UTC). VTIMEZONEs
+ * are dropped (nothing refers to them any more). Returns a new VCALENDAR component.
+ */
+export function expandCalendar(vcal: Component, range: TimeRange, floatingTz: string | null): Component {
   const ctx = { floatingTz };
   const out = new ICAL.Component('vcalendar');
-  for (const p of vcal.getAllProperties()) out.addProperty(ICAL.Property.fromString(p.toICALString()));
-  const types = new Set(vcal.getAllSubcomponents().map((c) => c.name).filter((n) => n !== 'vtimezone'));
+  for (const p of vcal.getAllProperties()) out.addProperty(new ICAL.Property(structuredClone(p.toJSON())));
+  const types = [...new Set(vcal.getAllSubcomponents().map((c) => c.name).filter((n) => n !== 'vtimezone'))];
   for (const type of types) {
+    if (!['vevent', 'vtodo', 'vjournal'].includes(type)) {
+      // VFREEBUSY and the like have no recurrence: copied as they are.
+      for (const c of vcal.getAllSubcomponents(type)) out.addSubcomponent(new ICAL.Component(structuredClone(c.toJSON())));
+      continue;
+    }
     const comps = vcal.getAllSubcomponents(type);
     const master = comps.find((c) => !c.getFirstProperty('recurrence-id'));
-    const recurring = master && (master.getFirstProperty('rrule') || master.getFirstProperty('rdate'));
-    for (const inst of instances(vcal, type, range, ctx).list) {
-      const c = new ICAL.Component(JSON.parse(JSON.stringify(inst.comp.toJSON())));
+    const recurring = !!master && !!(master.getFirstProperty('rrule') || master.getFirstProperty('rdate'));
+    for (const inst of instances(vcal, type.toUpperCase(), range, ctx).list) {
+      const c = new ICAL.Component(structuredClone(inst.comp.toJSON()));
       for (const n of ['rrule', 'rdate', 'exdate', 'exrule']) c.removeAllProperties(n);
-      if (!inst.allDay) {
-        if (c.getFirstProperty('dtstart')) c.updatePropertyWithValue('dtstart', utcTime(inst.start, false));
-        if (c.getFirstProperty('dtend')) c.updatePropertyWithValue('dtend', utcTime(inst.end, false));
-        if (c.getFirstProperty('due') && inst.todo?.due != null) c.updatePropertyWithValue('due', utcTime(inst.todo.due, false));
-      } else if (c.getFirstProperty('dtstart')) {
-        const ds = ICAL.Time.fromData({ year: new Date(inst.start).getUTCFullYear(), month: new Date(inst.start).getUTCMonth() + 1, day: new Date(inst.start).getUTCDate(), isDate: true });
-        if (inst.comp === master) {
-          // keep the wall-clock date of the generated instance
-          c.updatePropertyWithValue('dtstart', ds);
-          if (c.getFirstProperty('dtend')) c.updatePropertyWithValue('dtend', addDays(ds, Math.max(1, Math.round((inst.end - inst.start) / DAY))));
+      const generated = inst.comp === master && recurring;
+      if (inst.allDay) {
+        if (generated && inst.startTime) {
+          const days = dateSpanDays(master!);
+          setDate(c, 'dtstart', inst.startTime);
+          if (c.getFirstProperty('dtend')) setDate(c, 'dtend', addDays(inst.startTime, days));
         }
-      }
-      for (const p of c.getAllProperties()) {
-        if (['dtstart', 'dtend', 'due'].includes(p.name) && !inst.allDay) p.removeParameter('tzid');
+      } else {
+        setUtc(c, 'dtstart', inst.start);
+        if (c.getFirstProperty('dtend')) setUtc(c, 'dtend', inst.end);
+        if (inst.todo?.due != null && c.getFirstProperty('due')) setUtc(c, 'due', inst.todo.due);
       }
       if (recurring && inst.recurrenceId !== null) {
         c.removeAllProperties('recurrence-id');
         const rid = new ICAL.Property('recurrence-id');
-        rid.setValue(utcTime(inst.recurrenceId, inst.allDay));
+        if (inst.ridTime?.isDate) rid.setValue(dateOnly(inst.ridTime));
+        else rid.setValue(utcTime(inst.recurrenceId, false));
         c.addProperty(rid);
+      } else if (c.getFirstProperty('recurrence-id') && inst.recurrenceId !== null && !inst.ridTime?.isDate) {
+        setUtc(c, 'recurrence-id', inst.recurrenceId);
       }
       out.addSubcomponent(c);
     }
   }
-  return out.toString() + '\r\n';
+  return out;
+}
+
+/** expandCalendar() as text. */
+export function expandObject(vcal: Component, range: TimeRange, floatingTz: string | null): string {
+  return expandCalendar(vcal, range, floatingTz).toString() + '\r\n';
+}
+
+function setUtc(c: Component, name: string, ms: number): void {
+  const p = c.getFirstProperty(name);
+  if (!p) return;
+  p.removeParameter('tzid');
+  p.resetType('date-time');
+  p.setValue(utcTime(ms, false));
+}
+
+function dateOnly(t: Time): Time {
+  return ICAL.Time.fromData({ year: t.year, month: t.month, day: t.day, isDate: true });
+}
+
+function setDate(c: Component, name: string, t: Time): void {
+  const p = c.getFirstProperty(name);
+  if (!p) return;
+  p.removeParameter('tzid');
+  p.setValue(dateOnly(t));
+}
+
+/** Whole days between an all-day master's DTSTART and DTEND (at least one). */
+function dateSpanDays(master: Component): number {
+  const s = master.getFirstPropertyValue('dtstart') as Time | null;
+  const e = master.getFirstPropertyValue('dtend') as Time | null;
+  if (!s || !e) return 1;
+  const days = Math.round((Date.UTC(e.year, e.month - 1, e.day) - Date.UTC(s.year, s.month - 1, s.day)) / DAY);
+  return Math.max(1, days);
 }
 
 export interface BusyPeriod { start: number; end: number; type: 'BUSY' | 'BUSY-TENTATIVE' | 'BUSY-UNAVAILABLE' }

@@ -110,23 +110,30 @@ export interface ObjectAnswer { href: string; etag?: string; data?: string }
 
 /**
  * The common REPORT answer (DAV:getetag and/or CALDAV:calendar-data, all 200) written straight
- * into one string, without a tree per object. Produces the same bytes as multistatus() over the
- * equivalent PropResults (getetag before calendar-data, as the plugins answer them; the same
- * prefixes and root declarations as serializeXml).
+ * into one UTF-8 buffer, without a tree per object. Produces the same bytes as multistatus() over
+ * the equivalent PropResults (getetag before calendar-data, as the plugins answer them; the same
+ * prefixes and root declarations as serializeXml). The buffer is sized first and each piece
+ * encoded into it once: joining ~700 calendar texts into one string and encoding that cost about
+ * ten times as much CPU (the joined string turns two-byte as soon as one text is not Latin-1).
  */
-export function objectsMultistatus(objects: ObjectAnswer[], withEtag: boolean, withData: boolean): string {
+export function objectsMultistatus(objects: ObjectAnswer[], withEtag: boolean, withData: boolean): Buffer {
   const head = '<?xml version="1.0" encoding="utf-8"?>\n<d:multistatus xmlns:d="DAV:"';
-  if (!objects.length) return `${head}/>`;
-  const out: string[] = [withData ? `${head} xmlns:cal="${NS.CALDAV}">` : `${head}>`];
+  if (!objects.length) return Buffer.from(`${head}/>`);
+  const parts: string[] = [withData ? `${head} xmlns:cal="${NS.CALDAV}">` : `${head}>`];
   const ok = `</d:prop><d:status>${statusLine(200)}</d:status></d:propstat></d:response>`;
   for (const o of objects) {
-    out.push('<d:response><d:href>', escapeXml(o.href), '</d:href><d:propstat><d:prop>');
-    if (withEtag) out.push('<d:getetag>', escapeXml(o.etag ?? ''), '</d:getetag>');
-    if (withData) out.push('<cal:calendar-data>', escapeXml(o.data ?? ''), '</cal:calendar-data>');
-    out.push(ok);
+    parts.push('<d:response><d:href>', escapeXml(o.href), '</d:href><d:propstat><d:prop>');
+    if (withEtag) parts.push('<d:getetag>', escapeXml(o.etag ?? ''), '</d:getetag>');
+    if (withData) parts.push('<cal:calendar-data>', escapeXml(o.data ?? ''), '</cal:calendar-data>');
+    parts.push(ok);
   }
-  out.push('</d:multistatus>');
-  return out.join('');
+  parts.push('</d:multistatus>');
+  let size = 0;
+  for (const p of parts) size += Buffer.byteLength(p);
+  const buf = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const p of parts) at += buf.write(p, at);
+  return buf;
 }
 
 /** A DAV:error body naming the violated condition (RFC 4918 §16). */

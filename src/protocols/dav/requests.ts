@@ -4,8 +4,6 @@
 // calendarserver-sharing POST bodies. Each parser takes an XmlElement and returns a typed value
 // or throws BadRequest. Must not: do I/O, look at paths, or decide access.
 // RFCs: 4918 §9.1/§9.2, 5689, 4791 §7, 6352 §8, 6578 §3.2, 3744 (names only).
-// BUGS: CALDAV calendar-data partial retrieval (comp/prop inside calendar-data) is parsed but
-// only expand and limit-recurrence-set are honoured; address-data prop selection is ignored.
 import { child, children, clarkOf, is, NS, type XmlElement } from './xml.js';
 
 export class BadRequest extends Error {}
@@ -80,15 +78,41 @@ export interface CompFilter {
   propFilters: PropFilter[]; compFilters: CompFilter[];
 }
 
+/** RFC 4791 §9.6.1 CALDAV:comp: which properties and sub-components of a component to return. */
+export interface CompSelection {
+  name: string; // upper case
+  /** true = every property (CALDAV:allprop); else the listed ones (none listed: none). */
+  allProps: boolean;
+  props: Array<{ name: string; novalue: boolean }>;
+  /** true = every sub-component whole (CALDAV:allcomp); else the listed ones. */
+  allComps: boolean;
+  comps: CompSelection[];
+}
+
 export interface CalendarDataRequest {
+  /** content-type / version attributes (defaults text/calendar, 2.0). */
+  contentType: string;
+  version: string;
+  /** null: the whole object. */
+  comp: CompSelection | null;
   expand: TimeRange | null;
   limitRecurrence: TimeRange | null;
   limitFreebusy: TimeRange | null;
 }
 
+/** RFC 6352 §10.4: the address-data element of a REPORT (version conversion, property subset). */
+export interface AddressDataRequest {
+  contentType: string;
+  /** Requested vCard version; null = as stored. */
+  version: string | null;
+  /** null = every property (CARDDAV:allprop or nothing listed). */
+  props: Array<{ name: string; novalue: boolean }> | null;
+}
+
 export interface CalendarQuery {
   props: string[] | 'allprop' | 'propname';
   calendarData: CalendarDataRequest | null;
+  addressData: AddressDataRequest | null;
   filter: CompFilter;
   timezone: string | null;
   limit: number | null;
@@ -146,19 +170,65 @@ function parseCompFilter(e: XmlElement): CompFilter {
   };
 }
 
-function parseReportProps(root: XmlElement): { props: string[] | 'allprop' | 'propname'; calendarData: CalendarDataRequest | null } {
-  if (child(root, NS.DAV, 'allprop')) return { props: 'allprop', calendarData: null };
-  if (child(root, NS.DAV, 'propname')) return { props: 'propname', calendarData: null };
+interface ReportProps { props: string[] | 'allprop' | 'propname'; calendarData: CalendarDataRequest | null; addressData: AddressDataRequest | null }
+
+function parseReportProps(root: XmlElement): ReportProps {
+  if (child(root, NS.DAV, 'allprop')) return { props: 'allprop', calendarData: null, addressData: null };
+  if (child(root, NS.DAV, 'propname')) return { props: 'propname', calendarData: null, addressData: null };
   const prop = child(root, NS.DAV, 'prop');
-  if (!prop) return { props: [], calendarData: null };
+  if (!prop) return { props: [], calendarData: null, addressData: null };
   const cd = child(prop, NS.CALDAV, 'calendar-data');
+  const ad = child(prop, NS.CARDDAV, 'address-data');
+  return { props: propNames(prop), calendarData: cd ? parseCalendarData(cd) : null, addressData: ad ? parseAddressData(ad) : null };
+}
+
+/** RFC 4791 §9.6: CALDAV:calendar-data in a request (comp tree, expand, limit-*). */
+export function parseCalendarData(cd: XmlElement): CalendarDataRequest {
+  const expand = child(cd, NS.CALDAV, 'expand');
+  const limitRecurrence = child(cd, NS.CALDAV, 'limit-recurrence-set');
+  const limitFreebusy = child(cd, NS.CALDAV, 'limit-freebusy-set');
+  // §9.6.5/§9.6.6: both need start and end.
+  for (const e of [expand, limitRecurrence, limitFreebusy]) {
+    if (e && (e.attrs.start === undefined || e.attrs.end === undefined)) throw new BadRequest(`${e.local} needs start and end`);
+  }
+  if (expand && limitRecurrence) throw new BadRequest('expand and limit-recurrence-set exclude each other');
+  const comp = child(cd, NS.CALDAV, 'comp');
+  const sel = comp ? parseCompSelection(comp, 0) : null;
+  if (sel && sel.name !== 'VCALENDAR') throw new BadRequest('the top CALDAV:comp must name VCALENDAR');
   return {
-    props: propNames(prop),
-    calendarData: cd ? {
-      expand: parseTimeRange(child(cd, NS.CALDAV, 'expand')),
-      limitRecurrence: parseTimeRange(child(cd, NS.CALDAV, 'limit-recurrence-set')),
-      limitFreebusy: parseTimeRange(child(cd, NS.CALDAV, 'limit-freebusy-set')),
-    } : null,
+    contentType: (cd.attrs['content-type'] ?? 'text/calendar').trim().toLowerCase(),
+    version: (cd.attrs.version ?? '2.0').trim(),
+    comp: sel,
+    expand: parseTimeRange(expand), limitRecurrence: parseTimeRange(limitRecurrence), limitFreebusy: parseTimeRange(limitFreebusy),
+  };
+}
+
+function parseCompSelection(e: XmlElement, depth: number): CompSelection {
+  const name = e.attrs.name?.trim();
+  if (!name) throw new BadRequest('CALDAV:comp needs a name');
+  if (depth > 4) throw new BadRequest('CALDAV:comp nested too deeply');
+  const allProps = !!child(e, NS.CALDAV, 'allprop');
+  const allComps = !!child(e, NS.CALDAV, 'allcomp');
+  const props = children(e, NS.CALDAV, 'prop').map((p) => {
+    if (!p.attrs.name?.trim()) throw new BadRequest('CALDAV:prop needs a name');
+    return { name: p.attrs.name.trim().toUpperCase(), novalue: p.attrs.novalue === 'yes' };
+  });
+  const comps = children(e, NS.CALDAV, 'comp');
+  if (allProps && props.length) throw new BadRequest('CALDAV:allprop and CALDAV:prop exclude each other');
+  if (allComps && comps.length) throw new BadRequest('CALDAV:allcomp and CALDAV:comp exclude each other');
+  return { name: name.toUpperCase(), allProps, props, allComps, comps: comps.map((c) => parseCompSelection(c, depth + 1)) };
+}
+
+/** RFC 6352 §10.4: CARDDAV:address-data in a request. */
+export function parseAddressData(ad: XmlElement): AddressDataRequest {
+  const props = children(ad, NS.CARDDAV, 'prop').map((p) => {
+    if (!p.attrs.name?.trim()) throw new BadRequest('CARDDAV:prop needs a name');
+    return { name: p.attrs.name.trim().toUpperCase(), novalue: p.attrs.novalue === 'yes' };
+  });
+  return {
+    contentType: (ad.attrs['content-type'] ?? 'text/vcard').trim().toLowerCase(),
+    version: ad.attrs.version?.trim() || null,
+    props: child(ad, NS.CARDDAV, 'allprop') || !props.length ? null : props,
   };
 }
 
@@ -181,7 +251,7 @@ export function parseCalendarQuery(root: XmlElement): CalendarQuery {
   return { ...parseReportProps(root), filter: f, timezone: tz ? tz.text : null, limit: parseLimit(root, NS.CALDAV) };
 }
 
-export interface Multiget { props: string[] | 'allprop' | 'propname'; calendarData: CalendarDataRequest | null; hrefs: string[] }
+export interface Multiget extends ReportProps { hrefs: string[] }
 
 export function parseMultiget(root: XmlElement, ns: string): Multiget {
   const hrefs = children(root, NS.DAV, 'href').map((h) => h.text.trim()).filter(Boolean);
@@ -201,6 +271,7 @@ export interface CardPropFilter {
 }
 export interface AddressbookQuery {
   props: string[] | 'allprop' | 'propname';
+  addressData: AddressDataRequest | null;
   test: 'anyof' | 'allof';
   filters: CardPropFilter[];
   limit: number | null;
@@ -218,7 +289,8 @@ export function parseAddressbookQuery(root: XmlElement): AddressbookQuery {
       paramFilters: children(p, NS.CARDDAV, 'param-filter').map((x) => parseParamFilter(x, NS.CARDDAV, 'i;unicode-casemap')),
     };
   }) : [];
-  return { props: parseReportProps(root).props, test, filters, limit: parseLimit(root, NS.CARDDAV) };
+  const rp = parseReportProps(root);
+  return { props: rp.props, addressData: rp.addressData, test, filters, limit: parseLimit(root, NS.CARDDAV) };
 }
 
 // ---- sync-collection (RFC 6578 §6.1) --------------------------------------------------------

@@ -1,7 +1,7 @@
 // vCard for CardDAV: validates an address object resource (stored exactly as sent, 3.0 or
 // 4.0), evaluates addressbook-query filters, and renders vCards for the Global Address List.
 // Must not: do I/O or convert stored data. RFCs: 6350, 2426, 6352 §5.1 (one vCard, UID), §10.5.
-// BUGS: address-data conversion between 3.0 and 4.0 is not offered (we return what was stored).
+// Version conversion for answers is in vcard-convert.ts.
 import ICAL from 'ical.js';
 import { propertyText, textMatches } from './icalendar.js';
 import type { AddressbookQuery, CardPropFilter, ParamFilter } from './requests.js';
