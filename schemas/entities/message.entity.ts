@@ -34,4 +34,10 @@ export class MessageEntity {
    */
   @Column({ type: 'text', nullable: true }) searchHeaders!: string | null;
   @Column({ type: 'text', nullable: true }) searchBody!: string | null;
+  /**
+   * JSON of the IMAP SORT/THREAD keys (src/mime/sort-keys.ts): base subject, first addresses,
+   * sent date, Message-ID and references. Null until computed (delivery and APPEND set it; SORT
+   * and THREAD fill it in for rows stored without it).
+   */
+  @Column({ type: 'text', nullable: true }) sortKeys!: string | null;
 }

@@ -5,7 +5,8 @@ import { Groupware1764600000000 } from './1764600000000-groupware.js';
 import { Security1764700000000 } from './1764700000000-security.js';
 import { DavOccurrences1764900000000 } from './1764900000000-dav-occurrences.js';
 import { DkimRotation1764950000000 } from './1764950000000-dkim-rotation.js';
+import { ImapSort1765050000000 } from './1765050000000-imap-sort.js';
 
 /** Every migration, oldest first. */
 export const migrations = [Initial1764300000000, Imap1764400000000, Directory1764500000000, Groupware1764600000000, Security1764700000000,
-  DavOccurrences1764900000000, DkimRotation1764950000000];
+  DavOccurrences1764900000000, DkimRotation1764950000000, ImapSort1765050000000];

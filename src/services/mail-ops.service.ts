@@ -8,8 +8,9 @@
 // are a flag on existing mailboxes only).
 import { In, type EntityManager } from 'typeorm';
 import { AccountEntity, MailboxEntity, MailChangeEntity, MessageEntity } from '../../schemas/entities/index.js';
-import { parseMessageMetadata, type Envelope, type MimePart } from '../mime/message-metadata.js';
+import { parseHeaderBlock, parseMessageMetadata, type Envelope, type HeaderField, type MimePart } from '../mime/message-metadata.js';
 import { buildSearchText, normalizeForSearch, type SearchText } from '../mime/search-text.js';
+import { buildSortKeys, type SortKeys } from '../mime/sort-keys.js';
 import type { Store, WriteContext } from '../store/store.js';
 import { ServiceError } from './errors.js';
 import type { MailStoreService } from './mail-store.service.js';
@@ -19,6 +20,8 @@ export interface MessageRow extends FlagState { internalDate: number; size: numb
 export interface MessageWithMeta extends MessageRow { envelope: Envelope; root: MimePart }
 /** FETCH's light rows: flags as stored (space-separated). */
 export interface FlagRow { uid: number; flags: string; modseq: number }
+/** What SORT and THREAD read per message (MailOpsService.sortRows). */
+export interface SortRow { uid: number; internalDate: number; size: number; keys: SortKeys }
 export interface SearchRow extends MessageRow { searchHeaders?: string; searchBody?: string; sentDate?: number | null }
 
 export interface QuotaUsage { quotaBytes: number; usedBytes: number; quotaMessages: number; usedMessages: number }
@@ -48,6 +51,8 @@ const statements = new WeakMap<SqliteConnection, Map<string, SqliteStatement>>()
 const CHUNK = 500;
 /** Messages indexed per batch by the lazy search-text path (bounds how long one batch blocks the event loop). */
 const INDEX_BATCH = 25;
+/** Messages per batch when filling in SORT/THREAD keys (header blocks only: cheaper than search text). */
+const SORT_INDEX_BATCH = 200;
 
 const splitFlags = (s: string | null | undefined): string[] => (s ? s.split(' ').filter(Boolean) : []);
 
@@ -526,6 +531,89 @@ export class MailOpsService {
       if (rows.length < INDEX_BATCH) return;
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
+  }
+
+  // ---- sort and thread --------------------------------------------------------------------------
+
+  private readonly sortIndexing = new Map<number, Promise<void>>();
+
+  /**
+   * Computes the SORT/THREAD keys of messages stored without them (before the column existed).
+   * Delivery and APPEND store them with the row, so normally there is nothing to do. One job per
+   * mailbox at a time, in batches on the UID index, yielding between batches. Only the header
+   * block of each blob is parsed (for References).
+   */
+  ensureSortKeys(mailboxId: number): Promise<void> {
+    const running = this.sortIndexing.get(mailboxId);
+    if (running) return running;
+    const job = this.indexSortKeys(mailboxId).finally(() => this.sortIndexing.delete(mailboxId));
+    this.sortIndexing.set(mailboxId, job);
+    return job;
+  }
+
+  private async indexSortKeys(mailboxId: number): Promise<void> {
+    let after = 0;
+    for (;;) {
+      const rows = await this.store.em.query(`SELECT id, uid, "blobHash", envelope, "bodyStructure" FROM message WHERE "mailboxId" = ${this.p(1)}
+        AND uid > ${this.p(2)} AND "sortKeys" IS NULL ORDER BY uid LIMIT ${SORT_INDEX_BATCH}`, [mailboxId, after]) as
+        Array<{ id: number | string; uid: number | string; blobHash: string; envelope: string; bodyStructure: string }>;
+      if (!rows.length) return;
+      after = Number(rows[rows.length - 1]!.uid);
+      const computed: Array<{ id: number; keys: string }> = [];
+      for (const r of rows) {
+        let headers: HeaderField[] = [];
+        try {
+          const root = JSON.parse(r.bodyStructure) as MimePart;
+          const buf = await this.store.blobs.get(r.blobHash);
+          headers = parseHeaderBlock(buf.subarray(root.headerStart, root.bodyStart));
+        } catch {
+          // unreadable blob: sort and thread by the envelope alone (no References)
+        }
+        let envelope: Envelope;
+        try {
+          envelope = JSON.parse(r.envelope) as Envelope;
+        } catch {
+          envelope = { date: null, subject: null, from: null, sender: null, replyTo: null, to: null, cc: null, bcc: null, inReplyTo: null, messageId: null };
+        }
+        computed.push({ id: Number(r.id), keys: JSON.stringify(buildSortKeys(envelope, headers)) });
+      }
+      await this.store.write(async ({ em }) => {
+        for (const c of computed) await em.query(`UPDATE message SET "sortKeys" = ${this.p(1)} WHERE id = ${this.p(2)}`, [c.keys, c.id]);
+      });
+      if (rows.length < SORT_INDEX_BATCH) return;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /**
+   * UID, INTERNALDATE, size and SORT/THREAD keys of every message of a mailbox, ascending by UID:
+   * what SORT and THREAD order and link by, one short column per message (no envelope parsing).
+   */
+  async sortRows(mailboxId: number): Promise<SortRow[]> {
+    await this.ensureSortKeys(mailboxId);
+    const empty: SortKeys = { s: '', r: false, f: '', t: '', c: '', df: '', dt: '', d: null, m: null, x: [] };
+    const parse = (json: string | null): SortKeys => {
+      if (!json) return empty;
+      try {
+        return JSON.parse(json) as SortKeys;
+      } catch {
+        return empty;
+      }
+    };
+    const sql = 'SELECT uid, "internalDate", size, "sortKeys" FROM message WHERE "mailboxId" = ? ORDER BY uid';
+    const st = this.sqliteStatement(sql, 'raw');
+    if (st) {
+      const rows = st.all(mailboxId) as Array<[number, number | bigint, number, string | null]>;
+      const out = new Array<SortRow>(rows.length);
+      for (let i = 0; i < rows.length; i++) {
+        const r = rows[i]!;
+        out[i] = { uid: r[0], internalDate: Number(r[1]), size: r[2], keys: parse(r[3]) };
+      }
+      return out;
+    }
+    const rows = await this.store.em.query(`SELECT uid, "internalDate", size, "sortKeys" FROM message WHERE "mailboxId" = ${this.p(1)} ORDER BY uid`,
+      [mailboxId]) as Array<{ uid: number | string; internalDate: number | string; size: number | string; sortKeys: string | null }>;
+    return rows.map((r) => ({ uid: Number(r.uid), internalDate: Number(r.internalDate), size: Number(r.size), keys: parse(r.sortKeys) }));
   }
 
   /**

@@ -22,6 +22,7 @@ import { getquota, getquotaroot } from './commands/quota.js';
 import { rename } from './commands/rename.js';
 import { search } from './commands/search.js';
 import { select } from './commands/select.js';
+import { sort, thread } from './commands/sort.js';
 import { starttls } from './commands/starttls.js';
 import { status } from './commands/status.js';
 import { store } from './commands/store.js';
@@ -70,4 +71,8 @@ export const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map<string, Comman
   ['UID COPY', row(SELECTED, copy)],
   ['MOVE', row(SELECTED, move)],
   ['UID MOVE', row(SELECTED, move)],
+  ['SORT', row(SELECTED, sort, { updates: 'no-expunge' })],
+  ['UID SORT', row(SELECTED, sort)],
+  ['THREAD', row(SELECTED, thread, { updates: 'no-expunge' })],
+  ['UID THREAD', row(SELECTED, thread)],
 ]);
