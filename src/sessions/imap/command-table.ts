@@ -5,6 +5,7 @@ import { append } from './commands/append.js';
 import { authenticate } from './commands/authenticate.js';
 import { capability } from './commands/capability.js';
 import { close, unselect } from './commands/close.js';
+import { compress } from './commands/compress.js';
 import { copy, move } from './commands/copy.js';
 import { create } from './commands/create.js';
 import { deleteMailbox } from './commands/delete.js';
@@ -73,6 +74,7 @@ export const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map<string, Comman
   ['UID MOVE', row(SELECTED, move)],
   ['SORT', row(SELECTED, sort, { updates: 'no-expunge' })],
   ['UID SORT', row(SELECTED, sort)],
+  ['COMPRESS', row(AUTH, compress)],
   ['THREAD', row(SELECTED, thread, { updates: 'no-expunge' })],
   ['UID THREAD', row(SELECTED, thread)],
 ]);

@@ -23,13 +23,15 @@ export interface ImapListenerOptions {
 export const AUTH_TIMEOUT_MS = 30 * 60_000;
 export const PRE_AUTH_TIMEOUT_MS = 60_000;
 
-const feeds = new WeakMap<App, { ops: MailOpsService; feed: ChangeFeed }>();
+interface Shared { ops: MailOpsService; feed: ChangeFeed; accountSessions: ConnectionLimiter }
+const feeds = new WeakMap<App, Shared>();
 
-function sharedFor(app: App): { ops: MailOpsService; feed: ChangeFeed } {
+function sharedFor(app: App): Shared {
   let s = feeds.get(app);
   if (!s) {
     const ops = new MailOpsService(app.store, app.mailStore);
-    s = { ops, feed: new ChangeFeed(ops, app.mailStore, app.events) };
+    // Sessions per account are counted over both listeners (limits.imapConnectionsPerAccount).
+    s = { ops, feed: new ChangeFeed(ops, app.mailStore, app.events), accountSessions: new ConnectionLimiter(app.config.limits.imapConnectionsPerAccount) };
     feeds.set(app, s);
   }
   return s;
@@ -38,12 +40,12 @@ function sharedFor(app: App): { ops: MailOpsService; feed: ChangeFeed } {
 const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
 
 export function createImapServer(app: App, opts: ImapListenerOptions): net.Server {
-  const { ops, feed } = sharedFor(app);
+  const { ops, feed, accountSessions } = sharedFor(app);
   const limits = app.config.limits;
   const allowPlain = opts.allowPlaintextAuth ?? app.config.auth.allowPlaintextWithoutTls;
   const loopbackOk = opts.loopbackIsSecure ?? false;
   const deps: ImapDeps = {
-    app, ops, feed, log: app.log,
+    app, ops, feed, accountSessions, log: app.log,
     secureContext: tls.createSecureContext({ key: opts.tls.key, cert: opts.tls.cert }),
     appendLimit: limits.maxMessageSize,
     plaintextAuthAllowed: (ip) => allowPlain || (loopbackOk && LOOPBACK.test(ip)),

@@ -6,6 +6,7 @@
 // discards anything buffered before the handshake), §5.4 (autologout timer, 30 min after login).
 import type net from 'node:net';
 import tls from 'node:tls';
+import zlib from 'node:zlib';
 import type { App } from '../../instance/app.js';
 import type { Logger } from '../../observability/logger.js';
 import { ArgError, ArgReader } from '../../protocols/imap/args.js';
@@ -15,6 +16,7 @@ import { atom, formatResponse, formatStatus, type FormatOptions, type Value } fr
 import { CharsetError } from '../../protocols/imap/search-args.js';
 import { ServiceError } from '../../services/errors.js';
 import type { MailOpsService } from '../../services/mail-ops.service.js';
+import type { ConnectionLimiter } from '../connection-limiter.js';
 import type { ChangeFeed } from './change-feed.js';
 import { COMMANDS } from './command-table.js';
 import { QUOTA_CAPABILITIES } from './commands/quota.js';
@@ -32,6 +34,8 @@ export interface ImapDeps {
   app: App;
   ops: MailOpsService;
   feed: ChangeFeed;
+  /** Logged-in sessions per account id (limits.imapConnectionsPerAccount). */
+  accountSessions: ConnectionLimiter;
   log: Logger;
   secureContext: tls.SecureContext;
   appendLimit: number;
@@ -64,6 +68,11 @@ export class ImapSession {
   private lineWaiter: ((line: string | null) => void) | null = null;
   private unsubscribe: (() => void) | null = null;
   private idleTimer: NodeJS.Timeout | null = null;
+  /** COMPRESS=DEFLATE (RFC 4978): output goes through `deflater`, input through `inflater`. */
+  private deflater: zlib.DeflateRaw | null = null;
+  private inflater: zlib.InflateRaw | null = null;
+  private flushQueued = false;
+  private holdsAccountSlot = false;
   private readonly onData = (b: Buffer) => this.data(b);
   private readonly onClose = () => this.teardown();
   private readonly onError = () => this.teardown();
@@ -110,8 +119,10 @@ export class ImapSession {
     }
     c.push('ID', 'ENABLE', 'IDLE', 'LITERAL+', 'NAMESPACE', 'UNSELECT', 'UIDPLUS', 'MOVE', 'SPECIAL-USE', 'CREATE-SPECIAL-USE',
       'LIST-EXTENDED', 'LIST-STATUS', 'CHILDREN', 'CONDSTORE', 'QRESYNC', 'ESEARCH', 'SEARCHRES', 'STATUS=SIZE',
-      `APPENDLIMIT=${this.deps.appendLimit}`, 'MULTIAPPEND', 'BINARY', 'UTF8=ACCEPT', ...QUOTA_CAPABILITIES,
-      'SORT', 'SORT=DISPLAY', 'ESORT', 'THREAD=ORDEREDSUBJECT', 'THREAD=REFERENCES');
+      `APPENDLIMIT=${this.deps.appendLimit}`, 'MULTIAPPEND', 'BINARY', 'UTF8=ACCEPT', ...QUOTA_CAPABILITIES);
+    // COMPRESS only after login (commands/compress.ts).
+    if (this.state !== 'not-authenticated') c.push('COMPRESS=DEFLATE');
+    c.push('SORT', 'SORT=DISPLAY', 'ESORT', 'THREAD=ORDEREDSUBJECT', 'THREAD=REFERENCES');
     return c;
   }
 
@@ -119,7 +130,24 @@ export class ImapSession {
 
   send(buf: Buffer | string): void {
     if (this.closed) return;
+    if (this.deflater) {
+      this.deflater.write(buf);
+      // One sync flush per batch of responses (everything sent in this turn of the event loop):
+      // a flush per line would cost ~5 bytes and a deflate block each (RFC 4978 §4).
+      if (!this.flushQueued) {
+        this.flushQueued = true;
+        setImmediate(() => {
+          this.flushQueued = false;
+          if (this.deflater && !this.closed) this.deflater.flush(zlib.constants.Z_SYNC_FLUSH);
+        });
+      }
+      return;
+    }
     this.socket.write(buf);
+  }
+
+  get compressed(): boolean {
+    return this.deflater !== null;
   }
 
   /** "* values..." */
@@ -129,14 +157,16 @@ export class ImapSession {
 
   /** Waits until the socket has room again (large FETCH responses). */
   async drain(): Promise<void> {
-    if (this.closed || !this.socket.writableNeedDrain) return;
+    // With COMPRESS the deflate stream is piped to the socket: it fills up when the socket does.
+    const out: NodeJS.WritableStream & { writableNeedDrain: boolean } = this.deflater ?? this.socket;
+    if (this.closed || !out.writableNeedDrain) return;
     await new Promise<void>((resolve) => {
       const done = () => {
-        this.socket.off('drain', done);
+        out.removeListener('drain', done);
         this.socket.off('close', done);
         resolve();
       };
-      this.socket.on('drain', done);
+      out.on('drain', done);
       this.socket.on('close', done);
     });
   }
@@ -164,9 +194,29 @@ export class ImapSession {
   }
 
   private data(chunk: Buffer): void {
+    if (this.inflater) {
+      this.inflater.write(chunk);
+      return;
+    }
+    this.ingest(chunk);
+  }
+
+  /** Plain (or inflated) client bytes. */
+  private ingest(chunk: Buffer): void {
     this.receiver.feed(chunk);
-    if (this.receiver.buffered > HIGH_WATER) this.socket.pause();
+    if (this.receiver.buffered > HIGH_WATER) this.pauseInput();
     this.pump();
+  }
+
+  private pauseInput(): void {
+    this.socket.pause();
+    // A few compressed bytes can inflate to megabytes: stop the inflater too, not just the socket.
+    this.inflater?.pause();
+  }
+
+  private resumeInput(): void {
+    this.socket.resume();
+    this.inflater?.resume();
   }
 
   private pump(): void {
@@ -196,7 +246,7 @@ export class ImapSession {
       this.close('Internal error');
     } finally {
       this.running = false;
-      if (!this.closed && this.receiver.buffered < HIGH_WATER) this.socket.resume();
+      if (!this.closed && this.receiver.buffered < HIGH_WATER) this.resumeInput();
     }
   }
 
@@ -205,7 +255,7 @@ export class ImapSession {
     if (this.closed) return Promise.resolve(null);
     const line = this.receiver.nextLine();
     if (line !== null) return Promise.resolve(line);
-    this.socket.resume();
+    this.resumeInput();
     return new Promise((resolve) => { this.lineWaiter = resolve; });
   }
 
@@ -256,6 +306,7 @@ export class ImapSession {
       status: result.status, ms: Date.now() - started }, 'command');
     this.send(formatStatus(req.tag, result.status, result.code, result.text));
     if (result.after === 'starttls') this.upgrade();
+    else if (result.after === 'compress') this.startCompression();
     else if (result.after === 'close') this.close(null);
   }
 
@@ -334,11 +385,18 @@ export class ImapSession {
 
   // ---- lifecycle ---------------------------------------------------------------------------------
 
-  /** Called after a successful login. */
-  loggedIn(account: { id: number; address: string }): void {
+  /**
+   * Called after a successful login. False (and still not logged in) when the account already has
+   * limits.imapConnectionsPerAccount sessions; the slot is held until the connection ends.
+   */
+  loggedIn(account: { id: number; address: string }): boolean {
+    if (this.closed) return false;
+    if (!this.deps.accountSessions.acquire(String(account.id))) return false;
+    this.holdsAccountSlot = true;
     this.account = account;
     this.state = 'authenticated';
     this.socket.setTimeout(this.deps.timeouts.authMs);
+    return true;
   }
 
   private upgrade(): void {
@@ -352,6 +410,28 @@ export class ImapSession {
     this.attach(secured);
   }
 
+  /**
+   * Turns on DEFLATE both ways right after the tagged OK of COMPRESS (RFC 4978 §3): raw deflate
+   * (no zlib header), output flushed with Z_SYNC_FLUSH after each batch. Bytes the client sent
+   * after COMPRESS are already compressed and go through the inflater first.
+   */
+  private startCompression(): void {
+    if (this.closed || this.deflater) return;
+    const deflater = zlib.createDeflateRaw({ level: zlib.constants.Z_DEFAULT_COMPRESSION, windowBits: 15 });
+    const inflater = zlib.createInflateRaw({ windowBits: 15 });
+    deflater.pipe(this.socket);
+    deflater.on('error', () => this.teardown());
+    inflater.on('data', (b: Buffer) => this.ingest(b));
+    inflater.on('error', () => {
+      this.log.info({ event: 'imap.compress.error', ip: this.remoteAddress, user: this.account?.address }, 'invalid compressed input');
+      this.close('Invalid compressed data');
+    });
+    this.deflater = deflater;
+    this.inflater = inflater;
+    const rest = this.receiver.takeBuffered();
+    if (rest.length) inflater.write(rest);
+  }
+
   private timeout(): void {
     this.log.info({ event: 'imap.session.timeout', ip: this.remoteAddress, user: this.account?.address }, 'idle timeout');
     this.close('Autologout; idle for too long');
@@ -362,7 +442,9 @@ export class ImapSession {
     if (this.closed) return;
     if (bye) this.send(`* BYE ${bye}\r\n`);
     this.state = 'logout';
-    this.socket.end();
+    // The deflate stream ends the socket (pipe) once its last block is out.
+    if (this.deflater) this.deflater.end();
+    else this.socket.end();
     this.teardown();
   }
 
@@ -370,6 +452,8 @@ export class ImapSession {
     if (!this.closed) {
       this.closed = true;
       this.state = 'logout';
+      if (this.holdsAccountSlot && this.account) this.deps.accountSessions.release(String(this.account.id));
+      this.holdsAccountSlot = false;
     }
     this.unsubscribe?.();
     this.unsubscribe = null;
@@ -378,7 +462,12 @@ export class ImapSession {
     const w = this.lineWaiter;
     this.lineWaiter = null;
     w?.(null);
-    setTimeout(() => this.socket.destroy(), 1000).unref();
+    this.inflater?.destroy();
+    this.inflater = null;
+    setTimeout(() => {
+      this.deflater?.destroy();
+      this.socket.destroy();
+    }, 1000).unref();
   }
 
   get isClosed(): boolean {
