@@ -301,10 +301,14 @@ export class ImapSession {
         }
       }
     }
-    if (result.status !== 'OK') this.countError();
     this.log.debug({ event: 'imap.command.done', ip: this.remoteAddress, user: this.account?.address, command: req.command,
       status: result.status, ms: Date.now() - started }, 'command');
-    this.send(formatStatus(req.tag, result.status, result.code, result.text));
+    // resp-text is 7-bit unless UTF8=ACCEPT (RFC 9051 §9 TEXT-CHAR, RFC 6855 §3): a mailbox name
+    // quoted in an error must not put raw UTF-8 before a client that did not ask for it.
+    const text = this.utf8 ? result.text : result.text.replace(/[^\x20-\x7e]/g, '?');
+    this.send(formatStatus(req.tag, result.status, result.code, text));
+    // Counted after the answer: the command that reaches the limit still gets its BAD before the BYE.
+    if (result.status !== 'OK') this.countError();
     if (result.after === 'starttls') this.upgrade();
     else if (result.after === 'compress') this.startCompression();
     else if (result.after === 'close') this.close(null);
