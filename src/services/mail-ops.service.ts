@@ -260,26 +260,37 @@ export class MailOpsService {
     return out;
   }
 
-  /** Flag states of messages changed after `modseq` (new ones included) and UIDs expunged after it. */
+  /**
+   * Flag states of messages changed after `modseq` (new ones included) and UIDs expunged after it.
+   * Plain SQL on indexes (mailbox id, message and mail_change by (mailboxId, modseq)): this is
+   * the read behind every live update, once per changed mailbox however many sessions follow it.
+   */
   async changesSince(mailboxId: number, modseq: number): Promise<MailboxChanges> {
-    const box = await this.store.em.findOne(MailboxEntity, { where: { id: mailboxId }, select: { id: true, highestModseq: true } });
-    if (!box) return { highestModseq: modseq, changed: [], expunged: [], exists: false };
-    const highestModseq = Number(box.highestModseq);
+    const hm = this.sqliteStatement('SELECT "highestModseq" FROM mailbox WHERE id = ?', 'pluck');
+    const boxRows = hm ? (hm.all(mailboxId) as Array<number | bigint>)
+      : (await this.store.em.query(`SELECT "highestModseq" FROM mailbox WHERE id = ${this.p(1)}`, [mailboxId]) as Array<{ highestModseq: number | string }>)
+        .map((r) => r.highestModseq);
+    if (!boxRows.length) return { highestModseq: modseq, changed: [], expunged: [], exists: false };
+    const highestModseq = Number(boxRows[0]);
     if (highestModseq <= modseq) return { highestModseq, changed: [], expunged: [], exists: true };
-    const rows = await this.store.em.createQueryBuilder(MessageEntity, 'm').select(['m.uid', 'm.flags', 'm.modseq'])
-      .where('m.mailboxId = :mailboxId AND m.modseq > :modseq', { mailboxId, modseq }).orderBy('m.uid', 'ASC').getMany();
-    return {
-      highestModseq, exists: true,
-      changed: rows.map((r) => ({ uid: r.uid, flags: splitFlags(r.flags), modseq: Number(r.modseq) })),
-      expunged: await this.expungedSince(mailboxId, modseq),
-    };
+    const changed: FlagState[] = [];
+    const st = this.sqliteStatement('SELECT uid, flags, modseq FROM message WHERE "mailboxId" = ? AND modseq > ? ORDER BY uid', 'raw');
+    if (st) {
+      for (const r of st.all(mailboxId, modseq) as Array<[number, string | null, number | bigint]>) changed.push({ uid: r[0], flags: splitFlags(r[1]), modseq: Number(r[2]) });
+    } else {
+      const rows = await this.store.em.query(`SELECT uid, flags, modseq FROM message WHERE "mailboxId" = ${this.p(1)} AND modseq > ${this.p(2)}
+        ORDER BY uid`, [mailboxId, modseq]) as Array<{ uid: number | string; flags: string | null; modseq: number | string }>;
+      for (const r of rows) changed.push({ uid: Number(r.uid), flags: splitFlags(r.flags), modseq: Number(r.modseq) });
+    }
+    return { highestModseq, exists: true, changed, expunged: await this.expungedSince(mailboxId, modseq) };
   }
 
   async expungedSince(mailboxId: number, modseq: number): Promise<number[]> {
-    const rows = await this.store.em.createQueryBuilder(MailChangeEntity, 'c').select('c.uid', 'uid')
-      .where('c.mailboxId = :mailboxId AND c.modseq > :modseq AND c.kind = :kind', { mailboxId, modseq, kind: 'expunge' })
-      .getRawMany<{ uid: number | string }>();
-    return [...new Set(rows.map((r) => Number(r.uid)))].sort((a, b) => a - b);
+    const st = this.sqliteStatement('SELECT uid FROM mail_change WHERE "mailboxId" = ? AND modseq > ? AND kind = \'expunge\'', 'pluck');
+    const uids = st ? (st.all(mailboxId, modseq) as Array<number | null>).map(Number)
+      : (await this.store.em.query(`SELECT uid FROM mail_change WHERE "mailboxId" = ${this.p(1)} AND modseq > ${this.p(2)} AND kind = 'expunge'`,
+        [mailboxId, modseq]) as Array<{ uid: number | string }>).map((r) => Number(r.uid));
+    return [...new Set(uids)].sort((a, b) => a - b);
   }
 
   /** UIDs carrying \Deleted, optionally limited to `within`. */

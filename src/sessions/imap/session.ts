@@ -15,19 +15,19 @@ import { Receiver, type ImapRequest, type ReceiverEvent } from '../../protocols/
 import { atom, formatResponse, formatStatus, type FormatOptions, type Value } from '../../protocols/imap/response.js';
 import { CharsetError } from '../../protocols/imap/search-args.js';
 import { ServiceError } from '../../services/errors.js';
-import type { MailOpsService } from '../../services/mail-ops.service.js';
+import type { MailboxChanges, MailOpsService } from '../../services/mail-ops.service.js';
 import type { ConnectionLimiter } from '../connection-limiter.js';
 import type { ChangeFeed } from './change-feed.js';
 import { COMMANDS } from './command-table.js';
 import { QUOTA_CAPABILITIES } from './commands/quota.js';
-import type { SelectedMailbox } from './selected-mailbox.js';
+import type { MailboxUpdate, SelectedMailbox } from './selected-mailbox.js';
 import type { CommandResult, ImapState } from './types.js';
 
 /** Unanswerable input before login that ends the connection (a scanner, not a client). */
 export const MAX_ERRORS_BEFORE_AUTH = 10;
 /** Pause reading when this much input waits unparsed. */
 const HIGH_WATER = 1 << 20;
-/** How long after a change notice the IDLE push waits to batch a burst of changes. */
+/** How long after a change notice an IDLE session reads for itself when the change feed could not push to it. */
 const IDLE_BATCH_MS = 50;
 
 export interface ImapDeps {
@@ -341,12 +341,44 @@ export class ImapSession {
     this.selected = box;
     this.savedSearch = [];
     this.state = box ? 'selected' : (this.account ? 'authenticated' : 'not-authenticated');
-    if (box) this.unsubscribe = this.deps.feed.subscribe(box.mailboxId, () => this.changed(box));
+    if (box) {
+      this.unsubscribe = this.deps.feed.subscribe(box.mailboxId, {
+        changed: () => { box.dirty = true; },
+        pushModseq: () => this.pushModseq(box),
+        push: (modseq, ch) => this.pushed(box, modseq, ch),
+        pushFailed: () => this.idleFlushLater(box),
+      });
+    }
   }
 
-  private changed(box: SelectedMailbox): void {
+  /** In IDLE and not reading updates itself: the change feed may push to this session. */
+  private pushModseq(box: SelectedMailbox): number | null {
+    if (!this.idling || this.selected !== box || this.closed) return null;
+    if (this.flushing) {
+      this.idleFlushLater(box); // its own read may have started before the change
+      return null;
+    }
+    return box.knownModseq;
+  }
+
+  /** Changes after `modseq` pushed by the change feed during IDLE: queued and sent at once, synchronously. */
+  private pushed(box: SelectedMailbox, modseq: number, ch: MailboxChanges): void {
+    if (!this.idling || this.selected !== box || this.closed || this.flushing || box.knownModseq !== modseq) {
+      this.idleFlushLater(box);
+      return;
+    }
+    box.apply(ch);
+    if (box.gone) {
+      this.close('Selected mailbox was deleted or renamed');
+      return;
+    }
+    this.sendUpdates(box.take(true, this.qresync));
+  }
+
+  /** The slow path: this session reads its updates itself shortly. */
+  private idleFlushLater(box: SelectedMailbox): void {
     box.dirty = true;
-    if (this.idling && !this.idleTimer) {
+    if (this.idling && !this.idleTimer && !this.closed) {
       this.idleTimer = setTimeout(() => {
         this.idleTimer = null;
         if (this.idling && this.selected === box) void this.flushUpdates(true).catch(() => undefined);
@@ -367,17 +399,7 @@ export class ImapSession {
         this.close('Selected mailbox was deleted or renamed');
         return;
       }
-      const u = box.take(allowExpunge, this.qresync);
-      const out: Buffer[] = [];
-      for (const e of u.expunged) out.push(Buffer.from(`* ${e.seq} EXPUNGE\r\n`));
-      if (u.vanished.length) out.push(Buffer.from(`* VANISHED ${formatSet(u.vanished)}\r\n`));
-      if (u.exists !== null) out.push(Buffer.from(`* ${u.exists} EXISTS\r\n`));
-      for (const f of u.flags) {
-        const items: Value[] = [atom('UID'), f.state.uid, atom('FLAGS'), f.state.flags.map((x) => atom(x))];
-        if (this.condstore) items.push(atom('MODSEQ'), [f.state.modseq]);
-        out.push(formatResponse('* ', [f.seq, atom('FETCH'), items], this.fmt));
-      }
-      if (out.length) this.send(Buffer.concat(out));
+      this.sendUpdates(box.take(allowExpunge, this.qresync));
     };
     this.flushing = run();
     try {
@@ -385,6 +407,25 @@ export class ImapSession {
     } finally {
       this.flushing = null;
     }
+  }
+
+  /** EXPUNGE/VANISHED, EXISTS and FETCH FLAGS for taken updates, in one write. */
+  private sendUpdates(u: MailboxUpdate): void {
+    let text = '';
+    for (const e of u.expunged) text += `* ${e.seq} EXPUNGE\r\n`;
+    if (u.vanished.length) text += `* VANISHED ${formatSet(u.vanished)}\r\n`;
+    if (u.exists !== null) text += `* ${u.exists} EXISTS\r\n`;
+    if (!u.flags.length) {
+      if (text) this.send(text);
+      return;
+    }
+    const out: Buffer[] = [Buffer.from(text)];
+    for (const f of u.flags) {
+      const items: Value[] = [atom('UID'), f.state.uid, atom('FLAGS'), f.state.flags.map((x) => atom(x))];
+      if (this.condstore) items.push(atom('MODSEQ'), [f.state.modseq]);
+      out.push(formatResponse('* ', [f.seq, atom('FETCH'), items], this.fmt));
+    }
+    this.send(Buffer.concat(out));
   }
 
   // ---- lifecycle ---------------------------------------------------------------------------------
