@@ -26,8 +26,10 @@ export async function setupPochtamt(o: PochtamtOptions, data: BenchData, say: (s
     dir: o.dir, domain: data.domain, bench: 'imap', via: 'library', listeners: { imap: o.imapPort, smtp: o.smtpPort },
     limits: { maxConnections: o.maxConnections, maxConnectionsPerIp: o.maxConnections },
     // LOGIN over plain loopback connections, as the Dovecot side is configured: the figures are IMAP's, not TLS's.
+    // The IDLE test opens --idle-per-user sessions per account (100 by default), over the per-account cap.
     edit: (cfg) => {
       cfg.auth = { ...((cfg.auth as object) ?? {}), allowPlaintextWithoutTls: true };
+      cfg.limits = { ...((cfg.limits as object) ?? {}), imapConnectionsPerAccount: o.maxConnections };
     },
   }, say);
 

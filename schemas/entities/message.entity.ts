@@ -40,4 +40,10 @@ export class MessageEntity {
    * user sees \Seen from here (src/services/seen-view.ts), as Dovecot and Cyrus do.
    */
   @Column({ type: 'text', nullable: true }) seenBy!: string | null;
+  /**
+   * JSON of the IMAP SORT/THREAD keys (src/mime/sort-keys.ts): base subject, first addresses,
+   * sent date, Message-ID and references. Null until computed (delivery and APPEND set it; SORT
+   * and THREAD fill it in for rows stored without it).
+   */
+  @Column({ type: 'text', nullable: true }) sortKeys!: string | null;
 }

@@ -16,6 +16,7 @@ export interface Config {
   listeners: Record<'smtp' | 'submission' | 'submissions' | 'pop3' | 'pop3s' | 'imap' | 'imaps' | 'http' | 'https', ListenerConfig>;
   limits: {
     maxMessageSize: number; maxRecipients: number; maxConnections: number; maxConnectionsPerIp: number;
+    imapConnectionsPerAccount: number;
     socketTimeoutSeconds: number; authFailuresBeforeDelay: number; authMaxDelaySeconds: number;
   };
   auth: { allowPlaintextWithoutTls: boolean };

@@ -8,8 +8,9 @@
 // are a flag on existing mailboxes only).
 import { In, type EntityManager } from 'typeorm';
 import { AccountEntity, MailboxEntity, MailChangeEntity, MessageEntity } from '../../schemas/entities/index.js';
-import { parseMessageMetadata, type Envelope, type MimePart } from '../mime/message-metadata.js';
+import { parseHeaderBlock, parseMessageMetadata, type Envelope, type HeaderField, type MimePart } from '../mime/message-metadata.js';
 import { buildSearchText, normalizeForSearch, type SearchText } from '../mime/search-text.js';
+import { buildSortKeys, type SortKeys } from '../mime/sort-keys.js';
 import type { Store, WriteContext } from '../store/store.js';
 import { ServiceError } from './errors.js';
 import { forgetMailboxes } from './mailbox-access.service.js';
@@ -25,6 +26,8 @@ export interface MessageRow extends FlagState { internalDate: number; size: numb
 export interface MessageWithMeta extends MessageRow { envelope: Envelope; root: MimePart }
 /** FETCH's light rows: flags (space-separated) as the reader sees them (seen-view.ts). */
 export interface FlagRow { uid: number; flags: string; modseq: number }
+/** What SORT and THREAD read per message (MailOpsService.sortRows). */
+export interface SortRow { uid: number; internalDate: number; size: number; keys: SortKeys }
 export interface SearchRow extends MessageRow { searchHeaders?: string; searchBody?: string; sentDate?: number | null }
 
 export interface QuotaUsage { quotaBytes: number; usedBytes: number; quotaMessages: number; usedMessages: number }
@@ -71,6 +74,8 @@ const statements = new WeakMap<SqliteConnection, Map<string, SqliteStatement>>()
 const CHUNK = 500;
 /** Messages indexed per batch by the lazy search-text path (bounds how long one batch blocks the event loop). */
 const INDEX_BATCH = 25;
+/** Messages per batch when filling in SORT/THREAD keys (header blocks only: cheaper than search text). */
+const SORT_INDEX_BATCH = 200;
 
 const splitFlags = (s: string | null | undefined): string[] => (s ? s.split(' ').filter(Boolean) : []);
 
@@ -293,27 +298,40 @@ export class MailOpsService {
     return out;
   }
 
-  /** Flag states of messages changed after `modseq` (new ones included) and UIDs expunged after it. */
+  /**
+   * Flag states of messages changed after `modseq` (new ones included) and UIDs expunged after it.
+   * Plain SQL on indexes (mailbox id, message and mail_change by (mailboxId, modseq)): this is
+   * the read behind every live update, once per changed mailbox however many sessions follow it.
+   */
   async changesSince(mailboxId: number, modseq: number): Promise<MailboxChanges> {
-    const box = await this.store.em.findOne(MailboxEntity, { where: { id: mailboxId }, select: { id: true, highestModseq: true } });
-    if (!box) return { highestModseq: modseq, changed: [], expunged: [], exists: false };
-    const highestModseq = Number(box.highestModseq);
+    const hm = this.sqliteStatement('SELECT "highestModseq" FROM mailbox WHERE id = ?', 'pluck');
+    const boxRows = hm ? (hm.all(mailboxId) as Array<number | bigint>)
+      : (await this.store.em.query(`SELECT "highestModseq" FROM mailbox WHERE id = ${this.p(1)}`, [mailboxId]) as Array<{ highestModseq: number | string }>)
+        .map((r) => r.highestModseq);
+    if (!boxRows.length) return { highestModseq: modseq, changed: [], expunged: [], exists: false };
+    const highestModseq = Number(boxRows[0]);
     if (highestModseq <= modseq) return { highestModseq, changed: [], expunged: [], exists: true };
-    const rows = await this.store.em.createQueryBuilder(MessageEntity, 'm').select(['m.uid', 'm.flags', 'm.modseq', 'm.seenBy'])
-      .where('m.mailboxId = :mailboxId AND m.modseq > :modseq', { mailboxId, modseq }).orderBy('m.uid', 'ASC').getMany();
-    return {
-      highestModseq, exists: true,
-      // Shared by every session of the mailbox (ChangeFeed): flags as stored, each reader applies its view.
-      changed: rows.map((r) => ({ uid: r.uid, flags: splitFlags(r.flags), modseq: Number(r.modseq), seenBy: r.seenBy })),
-      expunged: await this.expungedSince(mailboxId, modseq),
-    };
+    // Shared by every session of the mailbox (ChangeFeed): flags as stored, each reader applies its view (seen-view.ts).
+    const changed: FlagState[] = [];
+    const st = this.sqliteStatement('SELECT uid, flags, modseq, "seenBy" FROM message WHERE "mailboxId" = ? AND modseq > ? ORDER BY uid', 'raw');
+    if (st) {
+      for (const r of st.all(mailboxId, modseq) as Array<[number, string | null, number | bigint, string | null]>) {
+        changed.push({ uid: r[0], flags: splitFlags(r[1]), modseq: Number(r[2]), seenBy: r[3] });
+      }
+    } else {
+      const rows = await this.store.em.query(`SELECT uid, flags, modseq, "seenBy" FROM message WHERE "mailboxId" = ${this.p(1)} AND modseq > ${this.p(2)}
+        ORDER BY uid`, [mailboxId, modseq]) as Array<{ uid: number | string; flags: string | null; modseq: number | string; seenBy: string | null }>;
+      for (const r of rows) changed.push({ uid: Number(r.uid), flags: splitFlags(r.flags), modseq: Number(r.modseq), seenBy: r.seenBy });
+    }
+    return { highestModseq, exists: true, changed, expunged: await this.expungedSince(mailboxId, modseq) };
   }
 
   async expungedSince(mailboxId: number, modseq: number): Promise<number[]> {
-    const rows = await this.store.em.createQueryBuilder(MailChangeEntity, 'c').select('c.uid', 'uid')
-      .where('c.mailboxId = :mailboxId AND c.modseq > :modseq AND c.kind = :kind', { mailboxId, modseq, kind: 'expunge' })
-      .getRawMany<{ uid: number | string }>();
-    return [...new Set(rows.map((r) => Number(r.uid)))].sort((a, b) => a - b);
+    const st = this.sqliteStatement('SELECT uid FROM mail_change WHERE "mailboxId" = ? AND modseq > ? AND kind = \'expunge\'', 'pluck');
+    const uids = st ? (st.all(mailboxId, modseq) as Array<number | null>).map(Number)
+      : (await this.store.em.query(`SELECT uid FROM mail_change WHERE "mailboxId" = ${this.p(1)} AND modseq > ${this.p(2)} AND kind = 'expunge'`,
+        [mailboxId, modseq]) as Array<{ uid: number | string }>).map((r) => Number(r.uid));
+    return [...new Set(uids)].sort((a, b) => a - b);
   }
 
   /** UIDs carrying \Deleted, optionally limited to `within`. */
@@ -603,6 +621,89 @@ export class MailOpsService {
       if (rows.length < INDEX_BATCH) return;
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
+  }
+
+  // ---- sort and thread --------------------------------------------------------------------------
+
+  private readonly sortIndexing = new Map<number, Promise<void>>();
+
+  /**
+   * Computes the SORT/THREAD keys of messages stored without them (before the column existed).
+   * Delivery and APPEND store them with the row, so normally there is nothing to do. One job per
+   * mailbox at a time, in batches on the UID index, yielding between batches. Only the header
+   * block of each blob is parsed (for References).
+   */
+  ensureSortKeys(mailboxId: number): Promise<void> {
+    const running = this.sortIndexing.get(mailboxId);
+    if (running) return running;
+    const job = this.indexSortKeys(mailboxId).finally(() => this.sortIndexing.delete(mailboxId));
+    this.sortIndexing.set(mailboxId, job);
+    return job;
+  }
+
+  private async indexSortKeys(mailboxId: number): Promise<void> {
+    let after = 0;
+    for (;;) {
+      const rows = await this.store.em.query(`SELECT id, uid, "blobHash", envelope, "bodyStructure" FROM message WHERE "mailboxId" = ${this.p(1)}
+        AND uid > ${this.p(2)} AND "sortKeys" IS NULL ORDER BY uid LIMIT ${SORT_INDEX_BATCH}`, [mailboxId, after]) as
+        Array<{ id: number | string; uid: number | string; blobHash: string; envelope: string; bodyStructure: string }>;
+      if (!rows.length) return;
+      after = Number(rows[rows.length - 1]!.uid);
+      const computed: Array<{ id: number; keys: string }> = [];
+      for (const r of rows) {
+        let headers: HeaderField[] = [];
+        try {
+          const root = JSON.parse(r.bodyStructure) as MimePart;
+          const buf = await this.store.blobs.get(r.blobHash);
+          headers = parseHeaderBlock(buf.subarray(root.headerStart, root.bodyStart));
+        } catch {
+          // unreadable blob: sort and thread by the envelope alone (no References)
+        }
+        let envelope: Envelope;
+        try {
+          envelope = JSON.parse(r.envelope) as Envelope;
+        } catch {
+          envelope = { date: null, subject: null, from: null, sender: null, replyTo: null, to: null, cc: null, bcc: null, inReplyTo: null, messageId: null };
+        }
+        computed.push({ id: Number(r.id), keys: JSON.stringify(buildSortKeys(envelope, headers)) });
+      }
+      await this.store.write(async ({ em }) => {
+        for (const c of computed) await em.query(`UPDATE message SET "sortKeys" = ${this.p(1)} WHERE id = ${this.p(2)}`, [c.keys, c.id]);
+      });
+      if (rows.length < SORT_INDEX_BATCH) return;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /**
+   * UID, INTERNALDATE, size and SORT/THREAD keys of every message of a mailbox, ascending by UID:
+   * what SORT and THREAD order and link by, one short column per message (no envelope parsing).
+   */
+  async sortRows(mailboxId: number): Promise<SortRow[]> {
+    await this.ensureSortKeys(mailboxId);
+    const empty: SortKeys = { s: '', r: false, f: '', t: '', c: '', df: '', dt: '', d: null, m: null, x: [] };
+    const parse = (json: string | null): SortKeys => {
+      if (!json) return empty;
+      try {
+        return JSON.parse(json) as SortKeys;
+      } catch {
+        return empty;
+      }
+    };
+    const sql = 'SELECT uid, "internalDate", size, "sortKeys" FROM message WHERE "mailboxId" = ? ORDER BY uid';
+    const st = this.sqliteStatement(sql, 'raw');
+    if (st) {
+      const rows = st.all(mailboxId) as Array<[number, number | bigint, number, string | null]>;
+      const out = new Array<SortRow>(rows.length);
+      for (let i = 0; i < rows.length; i++) {
+        const r = rows[i]!;
+        out[i] = { uid: r[0], internalDate: Number(r[1]), size: r[2], keys: parse(r[3]) };
+      }
+      return out;
+    }
+    const rows = await this.store.em.query(`SELECT uid, "internalDate", size, "sortKeys" FROM message WHERE "mailboxId" = ${this.p(1)} ORDER BY uid`,
+      [mailboxId]) as Array<{ uid: number | string; internalDate: number | string; size: number | string; sortKeys: string | null }>;
+    return rows.map((r) => ({ uid: Number(r.uid), internalDate: Number(r.internalDate), size: Number(r.size), keys: parse(r.sortKeys) }));
   }
 
   /**

@@ -6,6 +6,7 @@ import { In, type EntityManager } from 'typeorm';
 import { AccountEntity, BlobEntity, MailChangeEntity, MailboxAclEntity, MailboxEntity, MessageEntity } from '../../schemas/entities/index.js';
 import type { MailChange, MailEvents } from '../events/mail-events.js';
 import type { MessageMetadata } from '../mime/message-metadata.js';
+import { buildSortKeys } from '../mime/sort-keys.js';
 import type { Store, WriteContext } from '../store/store.js';
 import { ServiceError } from './errors.js';
 import { forgetMailboxes } from './mailbox-access.service.js';
@@ -165,11 +166,12 @@ export class MailStoreService {
     const modseq = Number(row.highestModseq);
     // Plain SQL on this hot path: the query builder costs more CPU than SQLite does here.
     await em.query(`INSERT INTO message ("mailboxId", "accountId", uid, modseq, flags, "internalDate", size, "blobHash", "queueId",
-       "messageIdHeader", subject, envelope, "bodyStructure", "searchHeaders", "searchBody", "seenBy")
-       VALUES (${[...Array(16).keys()].map((i) => this.p(i + 1)).join(', ')})`, [
+       "messageIdHeader", subject, envelope, "bodyStructure", "searchHeaders", "searchBody", "seenBy", "sortKeys")
+       VALUES (${[...Array(17).keys()].map((i) => this.p(i + 1)).join(', ')})`, [
       m.mailboxId, m.accountId, uid, modseq, (m.flags ?? []).join(' '), m.internalDate, m.size, m.blobHash, m.queueId ?? null,
       m.metadata.messageId?.slice(0, 998) ?? null, m.metadata.subject.slice(0, 4000), JSON.stringify(m.metadata.envelope),
       JSON.stringify(m.metadata.root), m.search?.headers ?? null, m.search?.body ?? null, m.seenBy ?? null,
+      JSON.stringify(buildSortKeys(m.metadata.envelope, m.metadata.headers)),
     ]);
     await this.addBlobRef(em, m.blobHash, m.size);
     await em.query(`UPDATE account SET "usedBytes" = "usedBytes" + ${this.p(1)}, "usedMessages" = "usedMessages" + 1 WHERE id = ${this.p(2)}`,

@@ -1,5 +1,5 @@
-// Caps concurrent connections per client IP for one listener (the listener itself caps the
-// total). Shared by SMTP and POP3 (and IMAP later).
+// Caps concurrent connections per key: per client IP for one listener (the listener itself caps
+// the total), shared by SMTP, POP3 and IMAP; IMAP also keys one by account id.
 export class ConnectionLimiter {
   private readonly perIp = new Map<string, number>();
   constructor(private readonly maxPerIp: number) {}

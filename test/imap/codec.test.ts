@@ -4,14 +4,15 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseMessageMetadata } from '../../src/mime/message-metadata.js';
-import { ArgReader, parseDateTime } from '../../src/protocols/imap/args.js';
+import { ArgError, ArgReader, parseDateTime } from '../../src/protocols/imap/args.js';
 import { applyPartial, extractBinary, extractSection } from '../../src/protocols/imap/body-section.js';
 import { bodyStructureValue, envelopeValue } from '../../src/protocols/imap/body-structure.js';
 import { parseFetchArgs, parseSection } from '../../src/protocols/imap/fetch-args.js';
 import { decodeMutf7, encodeMutf7 } from '../../src/protocols/imap/mutf7.js';
 import { MAX_LINE_BYTES, Receiver, type ReceiverEvent } from '../../src/protocols/imap/receiver.js';
 import { formatResponse, lit, str } from '../../src/protocols/imap/response.js';
-import { parseSearchArgs } from '../../src/protocols/imap/search-args.js';
+import { CharsetError, parseSearchArgs } from '../../src/protocols/imap/search-args.js';
+import { parseSortArgs, parseThreadArgs } from '../../src/protocols/imap/sort-args.js';
 import { formatSequenceSet, parseSequenceSet, selectFrom } from '../../src/protocols/imap/sequence-set.js';
 import { corpus } from './corpus.js';
 
@@ -108,7 +109,7 @@ describe('receiver', () => {
   });
 
   test('fuzz: random input never throws and the receiver keeps working (bounded, 2 s)', () => {
-    const alphabet = Buffer.from('a1 NOOP FETCH {}+~()[]<>"\\\r\n 0123456789*:,$%\x00\xff');
+    const alphabet = Buffer.from('a1 NOOP FETCH SORT RETURN REVERSE DATE UTF-8 {}+~()[]<>"\\\r\n 0123456789*:,$%&-\x00\xff');
     let seed = 12345;
     const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
     const end = Date.now() + 2000;
@@ -125,6 +126,10 @@ describe('receiver', () => {
             // typed parsing of random args must only ever throw ArgError-like errors
             try { parseSearchArgs(new ArgReader(e.request.args)); } catch (x) { assert.ok(x instanceof Error); }
             try { parseFetchArgs(new ArgReader(e.request.args)); } catch (x) { assert.ok(x instanceof Error); }
+            // SORT/THREAD programs and mailbox names: only ArgError (BAD) or CharsetError (NO [BADCHARSET]).
+            for (const parse of [parseSortArgs, parseThreadArgs, (a: ArgReader) => a.mailbox()]) {
+              try { parse(new ArgReader(e.request.args, { utf8: rnd() < 0.5 })); } catch (x) { assert.ok(x instanceof ArgError || x instanceof CharsetError, String(x)); }
+            }
           }
         }
       }

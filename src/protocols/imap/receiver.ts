@@ -90,6 +90,16 @@ export class Receiver {
     this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
   }
 
+  /**
+   * Takes the bytes received after the last complete command (after COMPRESS they are the start
+   * of the compressed stream, RFC 4978 §3) and leaves the receiver empty.
+   */
+  takeBuffered(): Buffer {
+    const out = this.buf;
+    this.buf = Buffer.alloc(0);
+    return out;
+  }
+
   /** Drops everything buffered and any partial command (after STARTTLS: RFC 9051 §6.2.1). */
   reset(): void {
     this.buf = Buffer.alloc(0);

@@ -61,10 +61,22 @@ export function parseSearchArgs(r: ArgReader): SearchArgs {
     charset = r.astring('charset').toUpperCase();
     if (!SUPPORTED_CHARSETS.has(charset)) throw new CharsetError(charset);
   }
+  return { returns, charset, key: parseSearchCriteria(r) };
+}
+
+/** The search keys up to the end of the arguments, as one key (SEARCH, SORT and THREAD share them). */
+export function parseSearchCriteria(r: ArgReader): SearchKey {
   const keys: SearchKey[] = [];
   while (r.remaining) keys.push(parseKey(r, 0));
   if (!keys.length) throw new ArgError('Missing search key');
-  return { returns, charset, key: keys.length === 1 ? keys[0]! : { k: 'and', keys } };
+  return keys.length === 1 ? keys[0]! : { k: 'and', keys };
+}
+
+/** A CHARSET argument: US-ASCII or UTF-8, else CharsetError (NO [BADCHARSET]). */
+export function checkCharset(charset: string): string {
+  const c = charset.toUpperCase();
+  if (!SUPPORTED_CHARSETS.has(c)) throw new CharsetError(c);
+  return c;
 }
 
 /** Answered with NO [BADCHARSET (US-ASCII UTF-8)] (RFC 9051 §6.4.4). */

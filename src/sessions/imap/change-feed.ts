@@ -1,23 +1,43 @@
 // Tells IMAP sessions that a mailbox changed: in-process changes arrive on app.events at once;
 // changes made by other processes (another node on the same PostgreSQL, the CLI, a POP3
 // process) are found by tailing the mail_change table every POLL_MS, only while some session
-// is subscribed. Subscribers only learn "mailbox N changed"; they read what changed from the
+// is subscribed. Subscribers learn "mailbox N changed"; they read what changed from the
 // store by MODSEQ, so a duplicate or early notice is harmless. Those reads go through
 // changesSince() here, which shares one read among the sessions of a mailbox that are at the
-// same MODSEQ (a delivery wakes thousands of IDLE sessions with one query per mailbox).
+// same MODSEQ.
+// IDLE sessions are pushed to (fan-out): one timer per changed mailbox (PUSH_BATCH_MS, so a
+// burst of changes is one push), one store read per mailbox and MODSEQ, and the result handed
+// to every IDLE session of that mailbox synchronously, with no per-session timer or promise: a
+// delivery reaches 10,000 IDLE connections at the cost of one socket write each.
 // BUGS: polling, not LISTEN/NOTIFY; a change from another process is seen within POLL_MS.
 import type { MailEvents } from '../../events/mail-events.js';
 import type { MailStoreService } from '../../services/mail-store.service.js';
 import type { MailboxChanges, MailOpsService } from '../../services/mail-ops.service.js';
 
 export const POLL_MS = 500;
+/** How long after a change notice the IDLE push waits, to batch a burst of changes. */
+export const PUSH_BATCH_MS = 20;
 /** How long a change read may be handed to other sessions (while no newer change was signalled). */
 const SHARE_MS = 2000;
 
 interface SharedRead { at: number; result: Promise<MailboxChanges> }
 
+/** A session following one mailbox. */
+export interface FeedListener {
+  /** The mailbox may have changed (every notice). */
+  changed(): void;
+  /** The MODSEQ the session has seen if it takes pushed changes now (it is in IDLE), else null. */
+  pushModseq(): number | null;
+  /** The changes after `modseq` (shared with other sessions: read only). */
+  push(modseq: number, changes: MailboxChanges): void;
+  /** The push read failed: the session reads for itself. */
+  pushFailed(): void;
+}
+
 export class ChangeFeed {
-  private readonly subs = new Map<number, Set<() => void>>();
+  private readonly subs = new Map<number, Set<FeedListener>>();
+  /** Mailboxes with an IDLE push pending (one timer each). */
+  private readonly pushTimers = new Map<number, NodeJS.Timeout>();
   private count = 0;
   private timer: NodeJS.Timeout | null = null;
   private lastId: number | null = null;
@@ -42,8 +62,8 @@ export class ChangeFeed {
     });
   }
 
-  /** Calls `fn` whenever mailbox `mailboxId` may have changed. Returns the unsubscribe function. */
-  subscribe(mailboxId: number, fn: () => void): () => void {
+  /** Tells `fn` whenever mailbox `mailboxId` may have changed. Returns the unsubscribe function. */
+  subscribe(mailboxId: number, fn: FeedListener): () => void {
     let set = this.subs.get(mailboxId);
     if (!set) this.subs.set(mailboxId, (set = new Set()));
     set.add(fn);
@@ -74,7 +94,38 @@ export class ChangeFeed {
   private notify(mailboxId: number): void {
     this.reads.delete(mailboxId);
     const set = this.subs.get(mailboxId);
-    if (set) for (const fn of [...set]) fn();
+    if (!set) return;
+    for (const l of set) l.changed();
+    if (!this.pushTimers.has(mailboxId)) {
+      this.pushTimers.set(mailboxId, setTimeout(() => {
+        this.pushTimers.delete(mailboxId);
+        void this.fanOut(mailboxId);
+      }, PUSH_BATCH_MS));
+    }
+  }
+
+  /** One read per MODSEQ the IDLE sessions of the mailbox are at (normally one), pushed to each. */
+  private async fanOut(mailboxId: number): Promise<void> {
+    const set = this.subs.get(mailboxId);
+    if (!set) return;
+    const groups = new Map<number, FeedListener[]>();
+    for (const l of set) {
+      const m = l.pushModseq();
+      if (m === null) continue;
+      const g = groups.get(m);
+      if (g) g.push(l);
+      else groups.set(m, [l]);
+    }
+    await Promise.all([...groups].map(async ([modseq, listeners]) => {
+      let ch: MailboxChanges;
+      try {
+        ch = await this.changesSince(mailboxId, modseq);
+      } catch {
+        for (const l of listeners) l.pushFailed();
+        return;
+      }
+      for (const l of listeners) l.push(modseq, ch);
+    }));
   }
 
   /**
@@ -133,6 +184,8 @@ export class ChangeFeed {
   }
 
   close(): void {
+    for (const t of this.pushTimers.values()) clearTimeout(t);
+    this.pushTimers.clear();
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     this.offEvents();

@@ -6,6 +6,7 @@ import { append } from './commands/append.js';
 import { authenticate } from './commands/authenticate.js';
 import { capability } from './commands/capability.js';
 import { close, unselect } from './commands/close.js';
+import { compress } from './commands/compress.js';
 import { copy, move } from './commands/copy.js';
 import { create } from './commands/create.js';
 import { deleteMailbox } from './commands/delete.js';
@@ -23,6 +24,7 @@ import { getquota, getquotaroot } from './commands/quota.js';
 import { rename } from './commands/rename.js';
 import { search } from './commands/search.js';
 import { select } from './commands/select.js';
+import { sort, thread } from './commands/sort.js';
 import { starttls } from './commands/starttls.js';
 import { status } from './commands/status.js';
 import { store } from './commands/store.js';
@@ -76,4 +78,9 @@ export const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map<string, Comman
   ['GETACL', row(AUTH, getacl)],
   ['LISTRIGHTS', row(AUTH, listrights)],
   ['MYRIGHTS', row(AUTH, myrights)],
+  ['SORT', row(SELECTED, sort, { updates: 'no-expunge' })],
+  ['UID SORT', row(SELECTED, sort)],
+  ['COMPRESS', row(AUTH, compress)],
+  ['THREAD', row(SELECTED, thread, { updates: 'no-expunge' })],
+  ['UID THREAD', row(SELECTED, thread)],
 ]);

@@ -24,13 +24,18 @@ export interface ImapListenerOptions {
 export const AUTH_TIMEOUT_MS = 30 * 60_000;
 export const PRE_AUTH_TIMEOUT_MS = 60_000;
 
-const feeds = new WeakMap<App, { ops: MailOpsService; feed: ChangeFeed; access: MailboxAccessService }>();
+interface Shared { ops: MailOpsService; feed: ChangeFeed; access: MailboxAccessService; accountSessions: ConnectionLimiter }
+const feeds = new WeakMap<App, Shared>();
 
-function sharedFor(app: App): { ops: MailOpsService; feed: ChangeFeed; access: MailboxAccessService } {
+function sharedFor(app: App): Shared {
   let s = feeds.get(app);
   if (!s) {
     const ops = new MailOpsService(app.store, app.mailStore);
-    s = { ops, feed: new ChangeFeed(ops, app.mailStore, app.events), access: new MailboxAccessService(app.store, app.mailStore) };
+    s = {
+      ops, feed: new ChangeFeed(ops, app.mailStore, app.events), access: new MailboxAccessService(app.store, app.mailStore),
+      // Sessions per account are counted over both listeners (limits.imapConnectionsPerAccount).
+      accountSessions: new ConnectionLimiter(app.config.limits.imapConnectionsPerAccount),
+    };
     feeds.set(app, s);
   }
   return s;
@@ -39,12 +44,12 @@ function sharedFor(app: App): { ops: MailOpsService; feed: ChangeFeed; access: M
 const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
 
 export function createImapServer(app: App, opts: ImapListenerOptions): net.Server {
-  const { ops, feed, access } = sharedFor(app);
+  const { ops, feed, access, accountSessions } = sharedFor(app);
   const limits = app.config.limits;
   const allowPlain = opts.allowPlaintextAuth ?? app.config.auth.allowPlaintextWithoutTls;
   const loopbackOk = opts.loopbackIsSecure ?? false;
   const deps: ImapDeps = {
-    app, ops, feed, access, log: app.log,
+    app, ops, feed, access, accountSessions, log: app.log,
     secureContext: tls.createSecureContext({ key: opts.tls.key, cert: opts.tls.cert }),
     appendLimit: limits.maxMessageSize,
     plaintextAuthAllowed: (ip) => allowPlain || (loopbackOk && LOOPBACK.test(ip)),

@@ -82,7 +82,11 @@ export class SelectedMailbox {
    */
   async refresh(source: ChangeSource): Promise<void> {
     this.dirty = false;
-    const ch = await source.changesSince(this.mailboxId, this.knownModseq);
+    this.apply(await source.changesSince(this.mailboxId, this.knownModseq));
+  }
+
+  /** Queues changes read after knownModseq (by refresh, or pushed by the change feed). `ch` is shared: read only. */
+  apply(ch: MailboxChanges): void {
     if (!ch.exists) {
       this.gone = true;
       return;

@@ -6,6 +6,7 @@
 // discards anything buffered before the handshake), §5.4 (autologout timer, 30 min after login).
 import type net from 'node:net';
 import tls from 'node:tls';
+import zlib from 'node:zlib';
 import type { App } from '../../instance/app.js';
 import type { Logger } from '../../observability/logger.js';
 import { ArgError, ArgReader } from '../../protocols/imap/args.js';
@@ -14,21 +15,22 @@ import { Receiver, type ImapRequest, type ReceiverEvent } from '../../protocols/
 import { atom, formatResponse, formatStatus, type FormatOptions, type Value } from '../../protocols/imap/response.js';
 import { CharsetError } from '../../protocols/imap/search-args.js';
 import { ServiceError } from '../../services/errors.js';
-import type { MailOpsService } from '../../services/mail-ops.service.js';
+import type { MailboxChanges, MailOpsService } from '../../services/mail-ops.service.js';
 import type { MailboxAccessService } from '../../services/mailbox-access.service.js';
 import { viewFlags } from '../../services/seen-view.js';
+import type { ConnectionLimiter } from '../connection-limiter.js';
 import type { ChangeFeed } from './change-feed.js';
 import { COMMANDS } from './command-table.js';
 import { ACL_CAPABILITIES } from './commands/acl.js';
 import { QUOTA_CAPABILITIES } from './commands/quota.js';
-import type { SelectedMailbox } from './selected-mailbox.js';
+import type { MailboxUpdate, SelectedMailbox } from './selected-mailbox.js';
 import type { CommandResult, ImapState } from './types.js';
 
 /** Unanswerable input before login that ends the connection (a scanner, not a client). */
 export const MAX_ERRORS_BEFORE_AUTH = 10;
 /** Pause reading when this much input waits unparsed. */
 const HIGH_WATER = 1 << 20;
-/** How long after a change notice the IDLE push waits to batch a burst of changes. */
+/** How long after a change notice an IDLE session reads for itself when the change feed could not push to it. */
 const IDLE_BATCH_MS = 50;
 
 export interface ImapDeps {
@@ -37,6 +39,8 @@ export interface ImapDeps {
   feed: ChangeFeed;
   /** Mailbox names across namespaces and the ACL rights check of every command. */
   access: MailboxAccessService;
+  /** Logged-in sessions per account id (limits.imapConnectionsPerAccount). */
+  accountSessions: ConnectionLimiter;
   log: Logger;
   secureContext: tls.SecureContext;
   appendLimit: number;
@@ -69,6 +73,11 @@ export class ImapSession {
   private lineWaiter: ((line: string | null) => void) | null = null;
   private unsubscribe: (() => void) | null = null;
   private idleTimer: NodeJS.Timeout | null = null;
+  /** COMPRESS=DEFLATE (RFC 4978): output goes through `deflater`, input through `inflater`. */
+  private deflater: zlib.DeflateRaw | null = null;
+  private inflater: zlib.InflateRaw | null = null;
+  private flushQueued = false;
+  private holdsAccountSlot = false;
   private readonly onData = (b: Buffer) => this.data(b);
   private readonly onClose = () => this.teardown();
   private readonly onError = () => this.teardown();
@@ -116,6 +125,9 @@ export class ImapSession {
     c.push('ID', 'ENABLE', 'IDLE', 'LITERAL+', 'NAMESPACE', 'UNSELECT', 'UIDPLUS', 'MOVE', 'SPECIAL-USE', 'CREATE-SPECIAL-USE',
       'LIST-EXTENDED', 'LIST-STATUS', 'CHILDREN', 'CONDSTORE', 'QRESYNC', 'ESEARCH', 'SEARCHRES', 'STATUS=SIZE',
       `APPENDLIMIT=${this.deps.appendLimit}`, 'MULTIAPPEND', 'BINARY', 'UTF8=ACCEPT', ...QUOTA_CAPABILITIES, ...ACL_CAPABILITIES);
+    // COMPRESS only after login (commands/compress.ts).
+    if (this.state !== 'not-authenticated') c.push('COMPRESS=DEFLATE');
+    c.push('SORT', 'SORT=DISPLAY', 'ESORT', 'THREAD=ORDEREDSUBJECT', 'THREAD=REFERENCES');
     return c;
   }
 
@@ -123,7 +135,24 @@ export class ImapSession {
 
   send(buf: Buffer | string): void {
     if (this.closed) return;
+    if (this.deflater) {
+      this.deflater.write(buf);
+      // One sync flush per batch of responses (everything sent in this turn of the event loop):
+      // a flush per line would cost ~5 bytes and a deflate block each (RFC 4978 §4).
+      if (!this.flushQueued) {
+        this.flushQueued = true;
+        setImmediate(() => {
+          this.flushQueued = false;
+          if (this.deflater && !this.closed) this.deflater.flush(zlib.constants.Z_SYNC_FLUSH);
+        });
+      }
+      return;
+    }
     this.socket.write(buf);
+  }
+
+  get compressed(): boolean {
+    return this.deflater !== null;
   }
 
   /** "* values..." */
@@ -133,14 +162,16 @@ export class ImapSession {
 
   /** Waits until the socket has room again (large FETCH responses). */
   async drain(): Promise<void> {
-    if (this.closed || !this.socket.writableNeedDrain) return;
+    // With COMPRESS the deflate stream is piped to the socket: it fills up when the socket does.
+    const out: NodeJS.WritableStream & { writableNeedDrain: boolean } = this.deflater ?? this.socket;
+    if (this.closed || !out.writableNeedDrain) return;
     await new Promise<void>((resolve) => {
       const done = () => {
-        this.socket.off('drain', done);
+        out.removeListener('drain', done);
         this.socket.off('close', done);
         resolve();
       };
-      this.socket.on('drain', done);
+      out.on('drain', done);
       this.socket.on('close', done);
     });
   }
@@ -168,9 +199,29 @@ export class ImapSession {
   }
 
   private data(chunk: Buffer): void {
+    if (this.inflater) {
+      this.inflater.write(chunk);
+      return;
+    }
+    this.ingest(chunk);
+  }
+
+  /** Plain (or inflated) client bytes. */
+  private ingest(chunk: Buffer): void {
     this.receiver.feed(chunk);
-    if (this.receiver.buffered > HIGH_WATER) this.socket.pause();
+    if (this.receiver.buffered > HIGH_WATER) this.pauseInput();
     this.pump();
+  }
+
+  private pauseInput(): void {
+    this.socket.pause();
+    // A few compressed bytes can inflate to megabytes: stop the inflater too, not just the socket.
+    this.inflater?.pause();
+  }
+
+  private resumeInput(): void {
+    this.socket.resume();
+    this.inflater?.resume();
   }
 
   private pump(): void {
@@ -200,7 +251,7 @@ export class ImapSession {
       this.close('Internal error');
     } finally {
       this.running = false;
-      if (!this.closed && this.receiver.buffered < HIGH_WATER) this.socket.resume();
+      if (!this.closed && this.receiver.buffered < HIGH_WATER) this.resumeInput();
     }
   }
 
@@ -209,7 +260,7 @@ export class ImapSession {
     if (this.closed) return Promise.resolve(null);
     const line = this.receiver.nextLine();
     if (line !== null) return Promise.resolve(line);
-    this.socket.resume();
+    this.resumeInput();
     return new Promise((resolve) => { this.lineWaiter = resolve; });
   }
 
@@ -258,11 +309,16 @@ export class ImapSession {
         }
       }
     }
-    if (result.status !== 'OK') this.countError();
     this.log.debug({ event: 'imap.command.done', ip: this.remoteAddress, user: this.account?.address, command: req.command,
       status: result.status, ms: Date.now() - started }, 'command');
-    this.send(formatStatus(req.tag, result.status, result.code, result.text));
+    // resp-text is 7-bit unless UTF8=ACCEPT (RFC 9051 §9 TEXT-CHAR, RFC 6855 §3): a mailbox name
+    // quoted in an error must not put raw UTF-8 before a client that did not ask for it.
+    const text = this.utf8 ? result.text : result.text.replace(/[^\x20-\x7e]/g, '?');
+    this.send(formatStatus(req.tag, result.status, result.code, text));
+    // Counted after the answer: the command that reaches the limit still gets its BAD before the BYE.
+    if (result.status !== 'OK') this.countError();
     if (result.after === 'starttls') this.upgrade();
+    else if (result.after === 'compress') this.startCompression();
     else if (result.after === 'close') this.close(null);
   }
 
@@ -294,12 +350,45 @@ export class ImapSession {
     this.selected = box;
     this.savedSearch = [];
     this.state = box ? 'selected' : (this.account ? 'authenticated' : 'not-authenticated');
-    if (box) this.unsubscribe = this.deps.feed.subscribe(box.mailboxId, () => this.changed(box));
+    if (box) {
+      this.unsubscribe = this.deps.feed.subscribe(box.mailboxId, {
+        changed: () => { box.dirty = true; },
+        pushModseq: () => this.pushModseq(box),
+        push: (modseq, ch) => this.pushed(box, modseq, ch),
+        pushFailed: () => this.idleFlushLater(box),
+      });
+    }
   }
 
-  private changed(box: SelectedMailbox): void {
+  /** In IDLE and not reading updates itself: the change feed may push to this session. */
+  private pushModseq(box: SelectedMailbox): number | null {
+    if (!this.idling || this.selected !== box || this.closed) return null;
+    // Another account's folder: the change may be an ACL change, so take the path that re-checks rights.
+    if (this.flushing || !box.access.personal) {
+      this.idleFlushLater(box); // its own read may have started before the change
+      return null;
+    }
+    return box.knownModseq;
+  }
+
+  /** Changes after `modseq` pushed by the change feed during IDLE: queued and sent at once, synchronously. */
+  private pushed(box: SelectedMailbox, modseq: number, ch: MailboxChanges): void {
+    if (!this.idling || this.selected !== box || this.closed || this.flushing || box.knownModseq !== modseq) {
+      this.idleFlushLater(box);
+      return;
+    }
+    box.apply(ch);
+    if (box.gone) {
+      this.close('Selected mailbox was deleted or renamed');
+      return;
+    }
+    this.sendUpdates(box, box.take(true, this.qresync));
+  }
+
+  /** The slow path: this session reads its updates itself shortly. */
+  private idleFlushLater(box: SelectedMailbox): void {
     box.dirty = true;
-    if (this.idling && !this.idleTimer) {
+    if (this.idling && !this.idleTimer && !this.closed) {
       this.idleTimer = setTimeout(() => {
         this.idleTimer = null;
         if (this.idling && this.selected === box) void this.flushUpdates(true).catch(() => undefined);
@@ -322,18 +411,7 @@ export class ImapSession {
         this.close('Selected mailbox was deleted or renamed');
         return;
       }
-      const u = box.take(allowExpunge, this.qresync);
-      const out: Buffer[] = [];
-      for (const e of u.expunged) out.push(Buffer.from(`* ${e.seq} EXPUNGE\r\n`));
-      if (u.vanished.length) out.push(Buffer.from(`* VANISHED ${formatSet(u.vanished)}\r\n`));
-      if (u.exists !== null) out.push(Buffer.from(`* ${u.exists} EXISTS\r\n`));
-      for (const f of u.flags) {
-        const flags = viewFlags(f.state.flags, f.state.seenBy, box.access.viewer);
-        const items: Value[] = [atom('UID'), f.state.uid, atom('FLAGS'), flags.map((x) => atom(x))];
-        if (this.condstore) items.push(atom('MODSEQ'), [f.state.modseq]);
-        out.push(formatResponse('* ', [f.seq, atom('FETCH'), items], this.fmt));
-      }
-      if (out.length) this.send(Buffer.concat(out));
+      this.sendUpdates(box, box.take(allowExpunge, this.qresync));
     };
     this.flushing = run();
     try {
@@ -362,13 +440,41 @@ export class ImapSession {
     return false;
   }
 
+  /** EXPUNGE/VANISHED, EXISTS and FETCH FLAGS for taken updates, in one write. */
+  private sendUpdates(box: SelectedMailbox, u: MailboxUpdate): void {
+    let text = '';
+    for (const e of u.expunged) text += `* ${e.seq} EXPUNGE\r\n`;
+    if (u.vanished.length) text += `* VANISHED ${formatSet(u.vanished)}\r\n`;
+    if (u.exists !== null) text += `* ${u.exists} EXISTS\r\n`;
+    if (!u.flags.length) {
+      if (text) this.send(text);
+      return;
+    }
+    const out: Buffer[] = [Buffer.from(text)];
+    for (const f of u.flags) {
+      // Each reader's own \Seen in a shared folder (seen-view.ts).
+      const flags = viewFlags(f.state.flags, f.state.seenBy, box.access.viewer);
+      const items: Value[] = [atom('UID'), f.state.uid, atom('FLAGS'), flags.map((x) => atom(x))];
+      if (this.condstore) items.push(atom('MODSEQ'), [f.state.modseq]);
+      out.push(formatResponse('* ', [f.seq, atom('FETCH'), items], this.fmt));
+    }
+    this.send(Buffer.concat(out));
+  }
+
   // ---- lifecycle ---------------------------------------------------------------------------------
 
-  /** Called after a successful login. */
-  loggedIn(account: { id: number; address: string }): void {
+  /**
+   * Called after a successful login. False (and still not logged in) when the account already has
+   * limits.imapConnectionsPerAccount sessions; the slot is held until the connection ends.
+   */
+  loggedIn(account: { id: number; address: string }): boolean {
+    if (this.closed) return false;
+    if (!this.deps.accountSessions.acquire(String(account.id))) return false;
+    this.holdsAccountSlot = true;
     this.account = account;
     this.state = 'authenticated';
     this.socket.setTimeout(this.deps.timeouts.authMs);
+    return true;
   }
 
   private upgrade(): void {
@@ -382,6 +488,28 @@ export class ImapSession {
     this.attach(secured);
   }
 
+  /**
+   * Turns on DEFLATE both ways right after the tagged OK of COMPRESS (RFC 4978 §3): raw deflate
+   * (no zlib header), output flushed with Z_SYNC_FLUSH after each batch. Bytes the client sent
+   * after COMPRESS are already compressed and go through the inflater first.
+   */
+  private startCompression(): void {
+    if (this.closed || this.deflater) return;
+    const deflater = zlib.createDeflateRaw({ level: zlib.constants.Z_DEFAULT_COMPRESSION, windowBits: 15 });
+    const inflater = zlib.createInflateRaw({ windowBits: 15 });
+    deflater.pipe(this.socket);
+    deflater.on('error', () => this.teardown());
+    inflater.on('data', (b: Buffer) => this.ingest(b));
+    inflater.on('error', () => {
+      this.log.info({ event: 'imap.compress.error', ip: this.remoteAddress, user: this.account?.address }, 'invalid compressed input');
+      this.close('Invalid compressed data');
+    });
+    this.deflater = deflater;
+    this.inflater = inflater;
+    const rest = this.receiver.takeBuffered();
+    if (rest.length) inflater.write(rest);
+  }
+
   private timeout(): void {
     this.log.info({ event: 'imap.session.timeout', ip: this.remoteAddress, user: this.account?.address }, 'idle timeout');
     this.close('Autologout; idle for too long');
@@ -392,7 +520,9 @@ export class ImapSession {
     if (this.closed) return;
     if (bye) this.send(`* BYE ${bye}\r\n`);
     this.state = 'logout';
-    this.socket.end();
+    // The deflate stream ends the socket (pipe) once its last block is out.
+    if (this.deflater) this.deflater.end();
+    else this.socket.end();
     this.teardown();
   }
 
@@ -400,6 +530,8 @@ export class ImapSession {
     if (!this.closed) {
       this.closed = true;
       this.state = 'logout';
+      if (this.holdsAccountSlot && this.account) this.deps.accountSessions.release(String(this.account.id));
+      this.holdsAccountSlot = false;
     }
     this.unsubscribe?.();
     this.unsubscribe = null;
@@ -408,7 +540,12 @@ export class ImapSession {
     const w = this.lineWaiter;
     this.lineWaiter = null;
     w?.(null);
-    setTimeout(() => this.socket.destroy(), 1000).unref();
+    this.inflater?.destroy();
+    this.inflater = null;
+    setTimeout(() => {
+      this.deflater?.destroy();
+      this.socket.destroy();
+    }, 1000).unref();
   }
 
   get isClosed(): boolean {

@@ -13,7 +13,7 @@ export interface CommandResult {
   code?: string;
   text: string;
   /** What the session does after writing the tagged line. */
-  after?: 'starttls' | 'close';
+  after?: 'starttls' | 'compress' | 'close';
 }
 
 export const ok = (text: string, code?: string): CommandResult => ({ status: 'OK', text, code });

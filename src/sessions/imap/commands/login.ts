@@ -1,7 +1,8 @@
 // LOGIN (RFC 9051 §6.2.3) and the login step shared with AUTHENTICATE: refused before TLS
 // unless plaintext is allowed (LOGINDISABLED), slowed by the shared AuthThrottle after
 // failures, and the connection is closed after MAX_AUTH_FAILURES. Never logs the password.
-// Response codes: [AUTHENTICATIONFAILED], [UNAVAILABLE], [PRIVACYREQUIRED] (RFC 5530).
+// Response codes: [AUTHENTICATIONFAILED], [UNAVAILABLE], [PRIVACYREQUIRED], [LIMIT] when the
+// account has limits.imapConnectionsPerAccount sessions already (RFC 5530).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ServiceError } from '../../../services/errors.js';
 import type { ImapSession } from '../session.js';
@@ -30,7 +31,10 @@ export async function completeLogin(s: ImapSession, username: string, password: 
     return s.authFailures >= MAX_AUTH_FAILURES ? { ...r, after: 'close' } : r;
   }
   app.throttle.success(ip, username);
-  s.loggedIn({ id: account.id, address: account.address });
+  if (!s.loggedIn({ id: account.id, address: account.address })) {
+    s.log.warn({ event: 'imap.auth.limit', ip, user: account.address, max: app.config.limits.imapConnectionsPerAccount }, 'too many sessions');
+    return no('Too many connections for this account', 'LIMIT');
+  }
   s.log.info({ event: 'imap.auth.succeeded', ip, user: account.address, mechanism }, 'login');
   return ok('Logged in', `CAPABILITY ${s.capabilities().join(' ')}`);
 }
