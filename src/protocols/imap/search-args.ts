@@ -43,18 +43,27 @@ const DATE_KEYS: Record<string, ['internal' | 'sent', 'before' | 'on' | 'since']
 const SUPPORTED_CHARSETS = new Set(['US-ASCII', 'UTF-8']);
 const MAX_DEPTH = 50;
 
-export function parseSearchArgs(r: ArgReader): SearchArgs {
-  let returns: ReturnOption[] | null = null;
-  if (r.peekAtom() === 'RETURN') {
-    r.atom();
-    const l = r.list('return options');
-    returns = [];
-    while (l.remaining) {
-      const o = l.atom('return option').toUpperCase();
-      if (!['MIN', 'MAX', 'ALL', 'COUNT', 'SAVE'].includes(o)) throw new ArgError(`Unknown return option ${o}`);
-      returns.push(o as ReturnOption);
-    }
+/**
+ * `RETURN (…)` of ESEARCH (RFC 4731) and ESORT (RFC 5267), if present: the options, each one of
+ * `allowed`; null without RETURN.
+ */
+export function parseReturnOptions<T extends string>(r: ArgReader, allowed: readonly T[]): T[] | null {
+  if (r.peekAtom() !== 'RETURN') return null;
+  r.atom();
+  const l = r.list('return options');
+  const returns: T[] = [];
+  while (l.remaining) {
+    const o = l.atom('return option').toUpperCase();
+    if (!(allowed as readonly string[]).includes(o)) throw new ArgError(`Unknown return option ${o.slice(0, 32)}`);
+    returns.push(o as T);
   }
+  return returns;
+}
+
+const SEARCH_RETURNS: readonly ReturnOption[] = ['MIN', 'MAX', 'ALL', 'COUNT', 'SAVE'];
+
+export function parseSearchArgs(r: ArgReader): SearchArgs {
+  const returns = parseReturnOptions(r, SEARCH_RETURNS);
   let charset: string | null = null;
   if (r.peekAtom() === 'CHARSET') {
     r.atom();

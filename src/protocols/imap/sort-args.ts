@@ -2,7 +2,7 @@
 // keys): the sort program or threading algorithm, the (mandatory) charset and the search
 // criteria shared with SEARCH. Pure: no I/O.
 import { ArgError, type ArgReader } from './args.js';
-import { checkCharset, parseSearchCriteria, type SearchKey } from './search-args.js';
+import { checkCharset, parseReturnOptions, parseSearchCriteria, type SearchKey } from './search-args.js';
 
 export type SortField = 'ARRIVAL' | 'CC' | 'DATE' | 'FROM' | 'SIZE' | 'SUBJECT' | 'TO' | 'DISPLAYFROM' | 'DISPLAYTO';
 export interface SortCriterion { field: SortField; reverse: boolean }
@@ -20,22 +20,12 @@ export type ThreadAlgorithm = 'ORDEREDSUBJECT' | 'REFERENCES';
 export interface ThreadArgs { algorithm: ThreadAlgorithm; charset: string; key: SearchKey }
 
 const FIELDS = new Set<string>(['ARRIVAL', 'CC', 'DATE', 'FROM', 'SIZE', 'SUBJECT', 'TO', 'DISPLAYFROM', 'DISPLAYTO']);
-const RETURNS = new Set<string>(['MIN', 'MAX', 'ALL', 'COUNT']);
+const SORT_RETURNS: readonly SortReturn[] = ['MIN', 'MAX', 'ALL', 'COUNT'];
 /** A sort program longer than this is not a client's (each key is at most once useful). */
 const MAX_CRITERIA = 32;
 
 export function parseSortArgs(r: ArgReader): SortArgs {
-  let returns: SortReturn[] | null = null;
-  if (r.peekAtom() === 'RETURN') {
-    r.atom();
-    const l = r.list('return options');
-    returns = [];
-    while (l.remaining) {
-      const o = l.atom('return option').toUpperCase();
-      if (!RETURNS.has(o)) throw new ArgError(`Unknown return option ${o.slice(0, 32)}`);
-      returns.push(o as SortReturn);
-    }
-  }
+  const returns = parseReturnOptions(r, SORT_RETURNS);
   const l = r.list('sort criteria');
   const program: SortCriterion[] = [];
   let reverse = false;
