@@ -1,7 +1,7 @@
 // Helpers shared by DAV method modules: Depth parsing, privilege checks with RFC 3744
 // need-privileges errors, dead-property (de)serialisation and node predicates.
 // Must not: touch the store directly.
-import type { DavCollectionEntity } from '../../schemas/entities/index.js';
+import type { AccountEntity, DavCollectionEntity } from '../../schemas/entities/index.js';
 import { d, NS, x, type XNode } from '../protocols/dav/xml.js';
 import { needPrivileges } from '../protocols/dav/multistatus.js';
 import type { Access } from '../services/groupware/groupware.service.js';
@@ -91,3 +91,14 @@ export function calendarTimezoneId(c: DavCollectionEntity): string | null {
   return m ? m[1]!.trim() : null;
 }
 
+
+/**
+ * Whose implicit scheduling (RFC 6638 §3.2) a change in `owner`'s calendar is: the owner's when
+ * the writer is the owner or one of their write delegates (calendar-proxy-write acts on the
+ * owner's behalf, as a secretary booking the boss's meetings); null for anyone else (a sharee's
+ * edit of a shared calendar sends nothing).
+ */
+export async function schedulingOwner(ctx: DavContext, owner: AccountEntity): Promise<AccountEntity | null> {
+  if (owner.id === ctx.user.id) return owner;
+  return (await ctx.gw.proxyAccess(ctx.user.id, owner.id)) === 'read-write' ? owner : null;
+}

@@ -126,6 +126,30 @@ test('calendar delegation: the owner sets proxies, delegates read or write every
   assert.match((await setMembers(proxyGroup(ALICE, 'read'), [])).text, /200 OK/);
 });
 
+test('a write delegate schedules on the owner\'s behalf; a read delegate cannot write', async () => {
+  assert.match((await setMembers(proxyGroup(ALICE, 'write'), [principal(BOB)])).text, /200 OK/);
+  assert.match((await setMembers(proxyGroup(ALICE, 'read'), [principal(CAROL)])).text, /200 OK/);
+  try {
+    // Bob books a meeting in Alice's calendar with Alice as organiser: Carol is invited as if Alice had saved it.
+    const meeting = ics(...vevent('delegated-1', 'DTSTART:20250610T090000Z', 'DTEND:20250610T100000Z', 'SUMMARY:Booked by the delegate',
+      `ORGANIZER:mailto:${ALICE}`, `ATTENDEE;PARTSTAT=ACCEPTED:mailto:${ALICE}`, `ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:${CAROL}`));
+    assert.equal((await env.req('PUT', cal(ALICE, 'calendar/delegated-1.ics'), { user: BOB, body: meeting })).status, 201);
+    const carolCopy = await env.req('GET', cal(CAROL, 'calendar/delegated-1.ics'), { user: CAROL });
+    assert.equal(carolCopy.status, 200, 'the attendee got the invitation');
+    assert.match(carolCopy.text, /SUMMARY:Booked by the delegate/);
+    // Cancelling it (DELETE by the delegate) cancels Carol's copy.
+    assert.equal((await env.req('DELETE', cal(ALICE, 'calendar/delegated-1.ics'), { user: BOB })).status, 204);
+    assert.match((await env.req('GET', cal(CAROL, 'calendar/delegated-1.ics'), { user: CAROL })).text, /STATUS:CANCELLED/);
+    // Carol only reads Alice's calendars: she cannot write, so nothing is scheduled by her.
+    const other = ics(...vevent('delegated-2', 'DTSTART:20250611T090000Z', `ORGANIZER:mailto:${ALICE}`, `ATTENDEE:mailto:${DAVE}`));
+    assert.equal((await env.req('PUT', cal(ALICE, 'calendar/delegated-2.ics'), { user: CAROL, body: other })).status, 403);
+    assert.equal((await env.req('GET', cal(DAVE, 'calendar/delegated-2.ics'), { user: DAVE, password: 'dave-secret-1' })).status, 404);
+  } finally {
+    await setMembers(proxyGroup(ALICE, 'write'), []);
+    await setMembers(proxyGroup(ALICE, 'read'), []);
+  }
+});
+
 test('expand-property on group members; unknown hrefs come back 404 inside the value', async () => {
   const r = await env.req('REPORT', '/dav/principals/groups/boardroom@example.test/', { headers: { depth: '0' }, body: `<?xml version="1.0"?>
 <d:expand-property xmlns:d="DAV:"><d:property name="group-member-set"><d:property name="displayname"/><d:property name="calendar-user-address-set" namespace="urn:ietf:params:xml:ns:caldav"/></d:property></d:expand-property>` });

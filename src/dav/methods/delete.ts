@@ -3,7 +3,7 @@
 // sharee's own direct grant (the sharee hides a share by deleting it from their home; a grant
 // through a group stays, since the group owns it). Must not: delete homes.
 import { HttpError, type MethodHandler } from '../types.js';
-import { mustExist, requirePrivilege } from '../util.js';
+import { mustExist, requirePrivilege, schedulingOwner } from '../util.js';
 
 export const del: MethodHandler = async (ctx, target) => {
   const r = mustExist(target);
@@ -15,8 +15,9 @@ export const del: MethodHandler = async (ctx, target) => {
     const ifScheduleTag = String(ctx.req.headers['if-schedule-tag-match'] ?? '').trim() || null;
     const ok = await ctx.gw.deleteObject(n.parent.collection, n.object.name, ifMatch, ifScheduleTag);
     if (!ok) throw new HttpError(412, ifScheduleTag ? 'If-Match or If-Schedule-Tag-Match failed' : 'If-Match failed');
-    if (ctx.sched && n.parent.collection.kind === 'calendar' && n.parent.owner.id === ctx.user.id) {
-      await ctx.sched.afterDelete(ctx.user, n.object.data).catch((e: Error) =>
+    const scheduler = ctx.sched && n.parent.collection.kind === 'calendar' ? await schedulingOwner(ctx, n.parent.owner) : null;
+    if (ctx.sched && scheduler) {
+      await ctx.sched.afterDelete(scheduler, n.object.data).catch((e: Error) =>
         ctx.app.log.warn({ event: 'dav.schedule.failed', err: e.message }, 'implicit scheduling failed'));
     }
     ctx.res.status(204).end();

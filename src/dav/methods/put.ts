@@ -12,7 +12,7 @@ import { schedulingInfo } from '../../protocols/dav/itip.js';
 import { x, NS } from '../../protocols/dav/xml.js';
 import type { NewObject } from '../../services/groupware/groupware.service.js';
 import { HttpError, type CollectionNode, type MethodHandler } from '../types.js';
-import { contentTypeOf, isResolved, requirePrivilege } from '../util.js';
+import { contentTypeOf, isResolved, requirePrivilege, schedulingOwner } from '../util.js';
 
 export const put: MethodHandler = async (ctx, target) => {
   let parent: CollectionNode;
@@ -74,11 +74,13 @@ export const put: MethodHandler = async (ctx, target) => {
     throw new HttpError(409, 'UID already used by another resource in this collection',
       x(ns, 'no-uid-conflict', x(NS.DAV, 'href', ctx.server.hrefOf([...(isResolved(target) ? target.segs.slice(0, -1) : target.segs.slice(0, -1)), result.conflictName!], false))));
   }
-  // Implicit scheduling (RFC 6638 §3.2) for objects in the user's own calendars.
+  // Implicit scheduling (RFC 6638 §3.2) for objects in the user's own calendars, or the owner's
+  // when a write delegate made the change.
   let rewritten = false;
-  if (ctx.sched && parent.collection.kind === 'calendar' && parent.owner.id === ctx.user.id) {
+  const scheduler = ctx.sched && parent.collection.kind === 'calendar' ? await schedulingOwner(ctx, parent.owner) : null;
+  if (ctx.sched && scheduler) {
     const before = isResolved(target) && target.node.kind === 'object' ? target.node.object.data : null;
-    rewritten = await ctx.sched.afterPut(ctx.user, before, object.data, { collection: parent.collection, name, etag: result.etag }).catch((e: Error) => {
+    rewritten = await ctx.sched.afterPut(scheduler, before, object.data, { collection: parent.collection, name, etag: result.etag }).catch((e: Error) => {
       ctx.app.log.warn({ event: 'dav.schedule.failed', err: e.message }, 'implicit scheduling failed');
       return false;
     });
