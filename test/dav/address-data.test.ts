@@ -91,3 +91,23 @@ test('the GAL converts too; supported-address-data lists 3.0 and 4.0; other vers
   }
   void url;
 });
+
+test('GET with Accept: text/vcard; version=… converts; without it the stored bytes and ETag come back', async () => {
+  const stored = await env.req('GET', books(ALICE, 'contacts/ada.vcf'));
+  assert.equal(stored.status, 200);
+  assert.equal(stored.text, ADA3);
+  assert.ok(stored.headers.get('etag'));
+  assert.equal(stored.headers.get('vary'), 'Accept');
+  const as4 = await env.req('GET', books(ALICE, 'contacts/ada.vcf'), { headers: { accept: 'text/vcard; version=4.0, text/vcard;q=0.5' } });
+  assert.equal(as4.status, 200);
+  assert.match(as4.headers.get('content-type') ?? '', /^text\/vcard; charset=utf-8; version=4\.0$/);
+  assert.match(as4.text, /\r\nVERSION:4\.0\r\n/);
+  assert.match(as4.text, /\r\nFN:Ada Lovelace\r\n/);
+  assert.equal(as4.headers.get('etag'), null, 'converted bytes carry no ETag');
+  // Asking for the stored version, or preferring a range without a version, serves the stored card.
+  assert.equal((await env.req('GET', books(ALICE, 'contacts/ada.vcf'), { headers: { accept: 'text/vcard; version=3.0' } })).text, ADA3);
+  assert.equal((await env.req('GET', books(ALICE, 'contacts/ada.vcf'), { headers: { accept: 'text/vcard, text/vcard; version=4.0; q=0.4' } })).text, ADA3);
+  const as3 = await env.req('GET', books(ALICE, 'contacts/team.vcf'), { headers: { accept: 'text/vcard;version="3.0"' } });
+  assert.match(as3.text, /\r\nVERSION:3\.0\r\n/);
+  assert.match(as3.text, /X-ADDRESSBOOKSERVER-KIND:group/);
+});

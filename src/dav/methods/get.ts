@@ -1,8 +1,11 @@
 // GET and HEAD (RFC 9110 §9.3.1-2, RFC 4918 §9.4): object bodies exactly as stored, with the
 // strong ETag and conditional requests (If-Match → 412, If-None-Match → 304). A calendar
 // collection answers with the whole calendar (text/calendar); other collections with a short
-// text listing. Must not: serve objects of a free/busy-only share.
+// text listing. A vCard asked for in the other version (Accept: text/vcard; version=4.0) is
+// converted, without an ETag (the bytes are not the stored ones) and with Vary: Accept.
+// Must not: serve objects of a free/busy-only share.
 import { mergeCalendars } from '../../protocols/dav/icalendar.js';
+import { acceptedVCardVersion, convertVCard } from '../../protocols/dav/vcard-convert.js';
 import { etagOf } from '../../services/groupware/groupware.service.js';
 import { HttpError, type MethodHandler } from '../types.js';
 import { accessOf, etagMatches, httpDate, mustExist, requirePrivilege } from '../util.js';
@@ -41,6 +44,18 @@ export const get: MethodHandler = async (ctx, target) => {
     type = 'text/plain; charset=utf-8';
   } else {
     throw new HttpError(405, 'GET is not supported here');
+  }
+  const isCard = n.kind === 'gal-card' || (n.kind === 'object' && n.parent.collection.kind === 'addressbook');
+  if (isCard) {
+    ctx.res.setHeader('Vary', 'Accept');
+    const version = acceptedVCardVersion(ctx.req.headers.accept);
+    const converted = version ? convertVCard(body.toString('utf8'), version) : null;
+    if (converted !== null && converted !== body.toString('utf8')) {
+      body = Buffer.from(converted);
+      type = `text/vcard; charset=utf-8; version=${version}`;
+      etag = null;
+      modified = null;
+    }
   }
   const ifMatch = ctx.req.headers['if-match'];
   if (ifMatch && !etagMatches(ifMatch, etag)) throw new HttpError(412, 'If-Match failed');

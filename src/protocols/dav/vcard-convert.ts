@@ -312,3 +312,28 @@ export function selectVCardProps(text: string, props: Array<{ name: string; nova
   }
   return out.join('\r\n') + '\r\n';
 }
+
+/**
+ * The vCard version a GET's Accept header asks for (RFC 6352 §6.3.2.1 content negotiation, as
+ * sabre/dav does it): the acceptable `text/vcard` range with the highest q that names
+ * `version=3.0` or `4.0`, if it is preferred over every range without a version; null = serve
+ * the card as stored.
+ */
+export function acceptedVCardVersion(accept: string | undefined): VCardVersion | null {
+  if (!accept) return null;
+  let best: { q: number; version: VCardVersion | null } | null = null;
+  for (const range of accept.split(',').slice(0, 32)) {
+    const [type, ...params] = range.split(';').map((x) => x.trim().toLowerCase());
+    if (type !== 'text/vcard' && type !== 'text/x-vcard' && type !== '*/*' && type !== 'text/*') continue;
+    let q = 1;
+    let version: VCardVersion | null = null;
+    for (const p of params) {
+      const [k, v = ''] = p.split('=').map((x) => x.trim().replace(/^"|"$/g, ''));
+      if (k === 'q') q = Number.isFinite(Number(v)) ? Number(v) : 0;
+      else if (k === 'version' && (v === '3.0' || v === '4.0')) version = v;
+    }
+    if (q <= 0) continue;
+    if (!best || q > best.q || (q === best.q && version && !best.version)) best = { q, version };
+  }
+  return best?.version ?? null;
+}
