@@ -343,28 +343,24 @@ export class DirectoryWriter {
   }
 
   /** The directory aliases with a target on this account. */
-  private async directoryAliasesOf(em: EntityManager, accountId: number): Promise<AliasRow[]> {
-    if (this.snap) {
-      return [...this.snap.aliasAddrsByAcc.get(accountId) ?? []].map((a) => this.snap!.aliasByAddr.get(a))
-        .filter((a): a is AliasRow => a !== undefined && a.source === 'directory' && a.targets.some((t) => t.accountId === accountId));
-    }
-    const rows = await this.rows(em,
-      `SELECT DISTINCT a."id", a."address", a."source" FROM "alias" a JOIN "alias_target" t ON t."aliasId" = a."id" WHERE t."accountId" = ? AND a."source" = 'directory' ORDER BY a."id"`,
-      [accountId]);
-    const out: AliasRow[] = [];
-    for (const r of rows) out.push({ id: Number(r.id), address: String(r.address), source: String(r.source), targets: await this.aliasTargets(em, Number(r.id)) });
-    return out;
+  private directoryAliasesOf(em: EntityManager, accountId: number): Promise<AliasRow[]> {
+    return this.directoryAliasesTo(em, 'accountId', accountId);
   }
 
   /** The directory aliases with a target on this list. */
-  private async directoryAliasesOfGroup(em: EntityManager, groupId: number): Promise<AliasRow[]> {
+  private directoryAliasesOfGroup(em: EntityManager, groupId: number): Promise<AliasRow[]> {
+    return this.directoryAliasesTo(em, 'groupId', groupId);
+  }
+
+  private async directoryAliasesTo(em: EntityManager, column: 'accountId' | 'groupId', id: number): Promise<AliasRow[]> {
     if (this.snap) {
-      return [...this.snap.aliasAddrsByGroup.get(groupId) ?? []].map((a) => this.snap!.aliasByAddr.get(a))
-        .filter((a): a is AliasRow => a !== undefined && a.source === 'directory' && a.targets.some((t) => t.groupId === groupId));
+      const addrs = (column === 'accountId' ? this.snap.aliasAddrsByAcc : this.snap.aliasAddrsByGroup).get(id) ?? [];
+      return [...addrs].map((a) => this.snap!.aliasByAddr.get(a))
+        .filter((a): a is AliasRow => a !== undefined && a.source === 'directory' && a.targets.some((t) => t[column] === id));
     }
     const rows = await this.rows(em,
-      `SELECT DISTINCT a."id", a."address", a."source" FROM "alias" a JOIN "alias_target" t ON t."aliasId" = a."id" WHERE t."groupId" = ? AND a."source" = 'directory' ORDER BY a."id"`,
-      [groupId]);
+      `SELECT DISTINCT a."id", a."address", a."source" FROM "alias" a JOIN "alias_target" t ON t."aliasId" = a."id" WHERE t."${column}" = ? AND a."source" = 'directory' ORDER BY a."id"`,
+      [id]);
     const out: AliasRow[] = [];
     for (const r of rows) out.push({ id: Number(r.id), address: String(r.address), source: String(r.source), targets: await this.aliasTargets(em, Number(r.id)) });
     return out;

@@ -11,12 +11,11 @@ import { promisify } from 'node:util';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Attribute, Change, type Client } from 'ldapts';
-import { AccountEntity, MailboxEntity } from '../../schemas/entities/index.js';
+import { AccountEntity } from '../../schemas/entities/index.js';
 import { parseConfig } from '../../src/config/config.js';
-import { ServiceError } from '../../src/services/errors.js';
 import { startInstance, type TestInstance } from '../helpers/instance.js';
 import {
-  adminClient, imapLogin, rawAuthPlain, SLAPD_SKIP, sendMx, smtpLogin, startSlapd, stopSlapd, tempWorkdir, waitFor, type Env,
+  adminClient, imapLogin, rawAuthPlain, SLAPD_SKIP, sendMx, smtpLogin, startSlapd, stopSlapd, storeProbes, tempWorkdir, waitFor, type Env,
 } from './servers.js';
 
 const D = 'example.test';
@@ -46,17 +45,7 @@ describe('OpenLDAP directory', { skip: SLAPD_SKIP }, () => {
     });
     return dn;
   };
-  const account = (address: string) => t.app.store.em.findOneBy(AccountEntity, { address });
-  const inboxCount = async (accountId: number) => (await t.app.store.em.findOneBy(MailboxEntity, { accountId, name: 'INBOX' }))?.messageCount ?? -1;
-  const authCode = async (user: string, pass: string) => {
-    try {
-      await t.app.accounts.authenticate(user, pass);
-      return 'ok';
-    } catch (e) {
-      assert.ok(e instanceof ServiceError, `expected a ServiceError, got ${String(e)}`);
-      return e.code;
-    }
-  };
+  const { account, inboxCount, authCode } = storeProbes(() => t);
 
   before(async () => {
     workdir = await tempWorkdir('ldap');

@@ -13,12 +13,11 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Attribute, Change, type Client } from 'ldapts';
-import { AccountEntity, MailboxEntity } from '../../schemas/entities/index.js';
+import { AccountEntity } from '../../schemas/entities/index.js';
 import { DirectoryConnector } from '../../connectors/ldap/directory-connector.js';
-import { ServiceError } from '../../src/services/errors.js';
 import { startInstance, type TestInstance } from '../helpers/instance.js';
 import {
-  adminClient, imapLogin, SAMBA_SKIP, sambaTool, sendMx, smtpLogin, startSamba, stopSamba, tempWorkdir, waitFor, type Env,
+  adminClient, imapLogin, SAMBA_SKIP, sambaTool, sendMx, smtpLogin, startSamba, stopSamba, storeProbes, tempWorkdir, waitFor, type Env,
 } from './servers.js';
 
 const D = 'corp.test';
@@ -35,17 +34,7 @@ describe('Samba Active Directory', { skip: SAMBA_SKIP }, () => {
   let ldap: Client;
   let t: TestInstance;
 
-  const account = (address: string) => t.app.store.em.findOneBy(AccountEntity, { address });
-  const inboxCount = async (accountId: number) => (await t.app.store.em.findOneBy(MailboxEntity, { accountId, name: 'INBOX' }))?.messageCount ?? -1;
-  const authCode = async (user: string, pass: string) => {
-    try {
-      await t.app.accounts.authenticate(user, pass);
-      return 'ok';
-    } catch (e) {
-      assert.ok(e instanceof ServiceError, `expected a ServiceError, got ${String(e)}`);
-      return e.code;
-    }
-  };
+  const { account, inboxCount, authCode } = storeProbes(() => t);
   const createUser = (name: string, mail: string) => sambaTool(env, 'user', 'create', name, PW, '--use-username-as-cn', `--mail-address=${mail}`);
 
   before(async () => {

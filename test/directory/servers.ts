@@ -8,8 +8,12 @@ import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import assert from 'node:assert/strict';
 import { Client } from 'ldapts';
 import nodemailer from 'nodemailer';
+import { AccountEntity, MailboxEntity } from '../../schemas/entities/index.js';
+import { ServiceError } from '../../src/services/errors.js';
+import type { TestInstance } from '../helpers/instance.js';
 
 const run = promisify(execFile);
 const here = path.dirname(new URL(import.meta.url).pathname);
@@ -159,4 +163,25 @@ export async function imapLogin(port: number, user: string, pass: string): Promi
   } finally {
     c.close();
   }
+}
+
+/**
+ * What the directory suites ask of the running instance (`inst()` is read at each call: the
+ * instance is started in before()): the synced account, its INBOX's message count, and the
+ * outcome of a login ('ok' or the ServiceError code).
+ */
+export function storeProbes(inst: () => TestInstance) {
+  return {
+    account: (address: string) => inst().app.store.em.findOneBy(AccountEntity, { address }),
+    inboxCount: async (accountId: number) => (await inst().app.store.em.findOneBy(MailboxEntity, { accountId, name: 'INBOX' }))?.messageCount ?? -1,
+    authCode: async (user: string, pass: string) => {
+      try {
+        await inst().app.accounts.authenticate(user, pass);
+        return 'ok';
+      } catch (e) {
+        assert.ok(e instanceof ServiceError, `expected a ServiceError, got ${String(e)}`);
+        return e.code;
+      }
+    },
+  };
 }

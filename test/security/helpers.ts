@@ -116,6 +116,21 @@ async function waitPort(port: number, child: ChildProcess, ms: number, out: () =
   throw new Error(`daemon did not listen on ${port}: ${out().slice(-500)}`);
 }
 
+/** Starts `bin` in the foreground and waits for its port; a skip reason if it does not come up. */
+async function runDaemon(bin: string, args: string[], port: number, dir: string): Promise<Daemon | string> {
+  let out = '';
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+  try {
+    await waitPort(port, child, 30_000, () => out);
+  } catch (e) {
+    await stopChild(child, dir)();
+    return `${bin} did not start: ${(e as Error).message}`;
+  }
+  return { port, stop: stopChild(child, dir) };
+}
+
 function stopChild(child: ChildProcess, dir: string): () => Promise<void> {
   return async () => {
     if (child.exitCode === null) {
@@ -142,22 +157,14 @@ export async function startSpamd(): Promise<Daemon | string> {
   for (const f of readdirSync('/etc/spamassassin').filter((x) => x.endsWith('.pre'))) copyFileSync(path.join('/etc/spamassassin', f), path.join(site, f));
   writeFileSync(path.join(site, 'local.cf'), 'use_bayes 0\nskip_rbl_checks 1\ndns_available no\nuse_razor2 0\nuse_pyzor 0\n');
   const port = await closedPort();
-  let out = '';
   const args = ['--listen', `127.0.0.1:${port}`, '-L', '-x', '--siteconfigpath', site, '--pidfile', path.join(dir, 'spamd.pid'),
     '--max-children', '1', '--min-children', '1', '-H', path.join(dir, 'home'), '--syslog=stderr'];
   if (process.getuid?.() === 0) args.push('-u', 'nobody');
-  const child = spawn('spamd', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
-  try {
-    await waitPort(port, child, 30_000, () => out);
-  } catch (e) {
-    await stopChild(child, dir)();
-    return `spamd did not start: ${(e as Error).message}`;
-  }
+  const daemon = await runDaemon('spamd', args, port, dir);
+  if (typeof daemon === 'string') return daemon;
   // The first scan compiles the rules (seconds); do it now, beside the other setup work.
   await spamdCheck({ host: '127.0.0.1', port, timeoutMs: 30_000 }, Buffer.from('Subject: warm-up\r\n\r\nhello\r\n')).catch(() => undefined);
-  return { port, stop: stopChild(child, dir) };
+  return daemon;
 }
 
 export const EICAR = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*';
@@ -174,17 +181,7 @@ export async function startClamd(): Promise<Daemon | string> {
     `TCPSocket ${port}`, 'TCPAddr 127.0.0.1', `DatabaseDirectory ${db}`, 'Foreground yes', `LogFile ${path.join(dir, 'clamd.log')}`,
     `PidFile ${path.join(dir, 'clamd.pid')}`, 'MaxThreads 2', '',
   ].join('\n'));
-  let out = '';
-  const child = spawn('clamd', ['-c', path.join(dir, 'clamd.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
-  try {
-    await waitPort(port, child, 30_000, () => out);
-  } catch (e) {
-    await stopChild(child, dir)();
-    return `clamd did not start: ${(e as Error).message}`;
-  }
-  return { port, stop: stopChild(child, dir) };
+  return runDaemon('clamd', ['-c', path.join(dir, 'clamd.conf')], port, dir);
 }
 
 // ---- messages, zips, traces -------------------------------------------------------------------

@@ -741,32 +741,36 @@ export class GroupwareService {
   // ---- publishing (subscription links) --------------------------------------------------------
 
   /** Returns the collection's secret token, creating one if needed. */
-  async publish(c: DavCollectionEntity): Promise<string> {
-    if (c.publishToken) return c.publishToken;
-    const token = randomBytes(24).toString('base64url');
-    await this.store.write(({ em }) => em.update(DavCollectionEntity, { id: c.id }, { publishToken: token }));
-    c.publishToken = token;
-    return token;
+  publish(c: DavCollectionEntity): Promise<string> {
+    return this.ensureToken(c, 'publishToken');
   }
 
   /** Revokes the link at once; a later publish() makes a new, different one. */
-  async unpublish(c: DavCollectionEntity): Promise<void> {
-    await this.store.write(({ em }) => em.update(DavCollectionEntity, { id: c.id }, { publishToken: null }));
-    c.publishToken = null;
+  unpublish(c: DavCollectionEntity): Promise<void> {
+    return this.dropToken(c, 'publishToken');
   }
 
   /** The free/busy-only link's secret, creating one if needed (independent of the full link). */
-  async publishFreebusy(c: DavCollectionEntity): Promise<string> {
-    if (c.freebusyToken) return c.freebusyToken;
+  publishFreebusy(c: DavCollectionEntity): Promise<string> {
+    return this.ensureToken(c, 'freebusyToken');
+  }
+
+  unpublishFreebusy(c: DavCollectionEntity): Promise<void> {
+    return this.dropToken(c, 'freebusyToken');
+  }
+
+  private async ensureToken(c: DavCollectionEntity, field: 'publishToken' | 'freebusyToken'): Promise<string> {
+    const had = c[field];
+    if (had) return had;
     const token = randomBytes(24).toString('base64url');
-    await this.store.write(({ em }) => em.update(DavCollectionEntity, { id: c.id }, { freebusyToken: token }));
-    c.freebusyToken = token;
+    await this.store.write(({ em }) => em.update(DavCollectionEntity, { id: c.id }, { [field]: token }));
+    c[field] = token;
     return token;
   }
 
-  async unpublishFreebusy(c: DavCollectionEntity): Promise<void> {
-    await this.store.write(({ em }) => em.update(DavCollectionEntity, { id: c.id }, { freebusyToken: null }));
-    c.freebusyToken = null;
+  private async dropToken(c: DavCollectionEntity, field: 'publishToken' | 'freebusyToken'): Promise<void> {
+    await this.store.write(({ em }) => em.update(DavCollectionEntity, { id: c.id }, { [field]: null }));
+    c[field] = null;
   }
 
   byFreebusyToken(token: string): Promise<DavCollectionEntity | null> {
