@@ -107,6 +107,13 @@ test('GET with Accept: text/vcard; version=… converts; without it the stored b
   // Asking for the stored version, or preferring a range without a version, serves the stored card.
   assert.equal((await env.req('GET', books(ALICE, 'contacts/ada.vcf'), { headers: { accept: 'text/vcard; version=3.0' } })).text, ADA3);
   assert.equal((await env.req('GET', books(ALICE, 'contacts/ada.vcf'), { headers: { accept: 'text/vcard, text/vcard; version=4.0; q=0.4' } })).text, ADA3);
+  // Malformed or unknown ranges never fail the GET: the stored card comes back.
+  for (const accept of ['text/vcard; version=5.0', 'text/vcard; version=4.0; q=abc', ';;;,,,=', 'text/vcard; version=4.0;q=0',
+    `${'text/plain, '.repeat(400)}text/vcard; version=4.0`]) {
+    const r = await env.req('GET', books(ALICE, 'contacts/ada.vcf'), { headers: { accept } });
+    assert.equal(r.status, 200, accept.slice(0, 40));
+    assert.equal(r.text, ADA3, accept.slice(0, 40));
+  }
   const as3 = await env.req('GET', books(ALICE, 'contacts/team.vcf'), { headers: { accept: 'text/vcard;version="3.0"' } });
   assert.match(as3.text, /\r\nVERSION:3\.0\r\n/);
   assert.match(as3.text, /X-ADDRESSBOOKSERVER-KIND:group/);

@@ -183,6 +183,17 @@ test('a sharee whose client reads notifications gets an invitation: no access un
 
   // A reply to an invitation that does not exist is refused.
   assert.equal((await env.req('POST', cal(BOB), { user: BOB, body: inviteReply('nope', 'accepted').replace(/<cs:hosturl>.*<\/cs:hosturl>/, '') })).status, 403);
+  // Bad replies: both answers, neither, no reference, not XML, someone else's invitation or home.
+  const both = inviteReply(inv.uid, 'accepted').replace('<cs:invite-accepted/>', '<cs:invite-accepted/><cs:invite-declined/>');
+  const neither = inviteReply(inv.uid, 'accepted').replace('<cs:invite-accepted/>', '');
+  const noRef = inviteReply(inv.uid, 'accepted').replace(/<cs:hosturl>.*<\/cs:hosturl>/, '').replace(/<cs:in-reply-to>.*<\/cs:in-reply-to>/, '');
+  for (const body of [both, neither, noRef, 'not xml at all']) {
+    assert.equal((await env.req('POST', cal(BOB), { user: BOB, body })).status, 400, body.slice(0, 60));
+  }
+  assert.equal((await env.req('POST', cal(CAROL), { user: CAROL, body: inviteReply(inv.uid, 'accepted') })).status, 403, 'not her invitation');
+  assert.ok([403, 404].includes((await env.req('POST', cal(BOB), { user: CAROL, body: inviteReply(inv.uid, 'accepted') })).status), 'not her home');
+  assert.equal((await env.req('GET', cal(ALICE, 'team/standup.ics'), { user: CAROL })).status, 404);
+  assert.equal((await env.req('GET', cal(ALICE, 'team/standup.ics'), { user: BOB })).status, 404, 'still pending');
   const accepted = await env.req('POST', cal(BOB), { user: BOB, body: inviteReply(inv.uid, 'accepted') });
   assert.equal(accepted.status, 200);
   const mount = /<cs:shared-as[^>]*><d:href>([^<]+)<\/d:href><\/cs:shared-as>/.exec(accepted.text)![1]!;
