@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { installSignalHandlers, onCleanup, runMain } from '../common/cleanup.js';
 import { makeWorkDir, parseFlags } from '../common/harness.js';
 import { ensureFileLimit, fileLimits } from '../common/limits.js';
@@ -17,7 +18,7 @@ import { tableLines } from '../common/table.js';
 import { openIdleConnections } from './idle.js';
 import { setupPochtamt, type Pochtamt } from './pochtamt.js';
 import {
-  haveDaemons, messageSigner, policyConfig, startClamd, startDns, startSpamd, stats, STEPS, timeDaemonsAlone, timeStepsInProcess, tracedSteps,
+  haveDaemons, type InProcessStep, messageSigner, policyConfig, startClamd, startDns, startSpamd, stats, STEPS, timeDaemonsAlone, tracedSteps,
   type AloneResult, type Daemon, type Dns, type Stats, type TracedSteps,
 } from './policy-peers.js';
 import { startPostfixDovecot, type PostfixDovecot } from './postfix-dovecot.js';
@@ -304,10 +305,30 @@ async function startPolicyPeers(o: Options, dir: string, say: (s: string) => voi
 interface PolicyReport {
   sizes: Array<{
     size: number;
-    inProcess: Record<string, { stats: Stats; verdicts: string[] }>;
+    inProcess: Record<string, InProcessStep>;
     alone: AloneResult[];
   }>;
   dnsQueries: number;
+}
+
+/**
+ * timeStepsInProcess() in a fresh node process (bench/smtp/policy-steps-child.ts). Not
+ * spawnSync: the local DNS server answers from this process's event loop.
+ */
+async function timeStepsInChild(dir: string, job: Record<string, unknown>): Promise<Record<string, InProcessStep>> {
+  const file = path.join(dir, 'policy-steps-job.json');
+  writeFileSync(file, JSON.stringify(job));
+  const script = fileURLToPath(new URL('./policy-steps-child.js', import.meta.url));
+  const child = spawn(process.execPath, [script, file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const kill = onCleanup('filter step timing', () => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  kill();
+  if (code !== 0) throw new Error(`timing the filter steps failed (${code}): ${(err || out).trim().slice(-500)}`);
+  return JSON.parse(out) as Record<string, InProcessStep>;
 }
 
 async function measurePolicyPeers(o: Options, peers: PolicyPeers, dataDir: string, say: (s: string) => void): Promise<PolicyReport> {
@@ -315,9 +336,9 @@ async function measurePolicyPeers(o: Options, peers: PolicyPeers, dataDir: strin
   const report: PolicyReport = { sizes: [], dnsQueries: 0 };
   for (const size of o.sizes) {
     const raw = peers.messages.get(size)!;
-    say(`Timing each filter step in the bench process (${o.stepRuns} runs, ${sizeLabel(size)})...`);
-    const inProcess = await timeStepsInProcess({
-      policy: cfg.policy, hostname: cfg.hostname, localDomain: DOMAIN, raw, sender: SENDER, recipient: RECIPIENT, heloName: HELO, n: o.stepRuns,
+    say(`Timing each filter step in a process of its own (${o.stepRuns} runs, ${sizeLabel(size)})...`);
+    const inProcess = await timeStepsInChild(dataDir, {
+      policy: cfg.policy, hostname: cfg.hostname, localDomain: DOMAIN, raw: raw.toString('base64'), sender: SENDER, recipient: RECIPIENT, heloName: HELO, n: o.stepRuns,
     });
     const alone: AloneResult[] = [];
     const common = { spamdPort: peers.spamd.port, clamdPort: peers.clamd.port, raw, recipient: RECIPIENT, cpu: peers.daemonCpu };
@@ -370,12 +391,15 @@ function printPolicyReport(o: Options, peers: PolicyPeers, results: RunResult[],
       const acts = tr?.actions[step] ? Object.entries(tr.actions[step]).map(([a, n]) => `${a} ${n}`).join(', ') : 'not traced (plain accept)';
       const ip = sz.inProcess[step];
       const daemon = step === 'clamav' ? alone1('clamd') : step === 'spamassassin' ? alone1('spamd') : null;
-      return [step, st ? String(st.n) : '0', ms(st?.p50, 0), ms(st?.p95, 0), acts, ms(ip?.stats.p50), ms(ip?.stats.p95),
+      return [step, st ? String(st.n) : '0', ms(st?.p50, 0), ms(st?.p95, 0), acts, ms(ip?.stats.p50), ms(ip?.stats.p95), ms(ip?.cpuMs),
         daemon ? `${ms(daemon.latency.p50)} / ${ms(daemon.latency.p95)}` : '', (ip?.verdicts ?? []).join(' | ').slice(0, 70)];
     });
-    for (const l of tableLines(['Step', 'traced', 'p50', 'p95', 'traced verdicts', '1-at-a-time p50', 'p95', 'daemon alone p50 / p95', 'verdict (bench process)'], stepRows, (i) => i === 0 || i === 4 || i === 8)) w(`  ${l}`);
+    const whole = sz.inProcess.pipeline;
+    stepRows.push(['all steps', '', '', '', '', ms(whole?.stats.p50), ms(whole?.stats.p95), ms(whole?.cpuMs), '', (whole?.verdicts ?? []).join(' | ').slice(0, 70)]);
+    for (const l of tableLines(['Step', 'traced', 'p50', 'p95', 'traced verdicts', '1-at-a-time p50', 'p95', 'CPU ms', 'daemon alone p50 / p95', 'verdict (bench process)'], stepRows, (i) => i === 0 || i === 4 || i === 9)) w(`  ${l}`);
     w(`  traced = policy.step.* trace_event rows of the instance during the run under load (${o.sessions} sessions; whole ms, Date.now());`);
-    w(`  1-at-a-time = the same step code and config run ${o.stepRuns} times in the bench process, one message at a time (performance.now()).`);
+    w(`  1-at-a-time = the same step code and config run ${o.stepRuns} times in a node process of its own, one message at a time (performance.now());`);
+    w('  CPU ms = that process\'s CPU (user + system) per run of the step: Pochtamt\'s own work, the daemons run in their own processes.');
     if (tr?.examples.length) for (const e of tr.examples) w(`  ! ${e}`);
 
     w(`\n${sizeLabel(sz.size)}: spamd and clamd alone (src/policy/spamd.client.ts SYMBOLS, src/policy/clamd.client.ts INSTREAM, from the bench process)`);
@@ -395,6 +419,8 @@ function printPolicyReport(o: Options, peers: PolicyPeers, results: RunResult[],
     const daemonsWall = both?.rate ? 1000 / both.rate : null;
     const verdict = (v: number | null) => (v === null || !Number.isFinite(v) ? '' : v < 2 ? '  (< 2 ms: met)' : '  (>= 2 ms: NOT met)');
     w(`\n${sizeLabel(sz.size)}: Pochtamt's own overhead per message (target < 2 ms)`);
+    w(`  Own CPU: the whole filter pipeline in a process of its own, one message at a time = ${ms(whole?.cpuMs)} ms CPU/msg${verdict(whole?.cpuMs ?? null)}`);
+    w(`           (steps alone: ${STEPS.map((st) => `${st} ${ms(sz.inProcess[st]?.cpuMs)}`).join(', ')})`);
     w(`  CPU:     Pochtamt server CPU ms/msg with the policy on - off = ${ms(cpuOwn)} ms${verdict(cpuOwn)}`);
     w(`           (spamd + clamd used ${ms(on?.daemonCpuSeconds != null && on.stored ? (on.daemonCpuSeconds * 1000) / on.stored : null)} ms/msg of CPU besides)`);
     w(`  Latency, one message at a time: own steps dnsbl ${ms(ip('dnsbl'))} + sender-auth ${ms(ip('sender-auth'))} + attachments ${ms(ip('attachments'))}`);

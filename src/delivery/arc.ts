@@ -15,7 +15,7 @@
 // recipient) at send time, as the queue does not record which local address a forward came
 // from; when several of our domains forward to the same address, one whose address appears in
 // the message's header (To/Cc/Received for) is preferred, otherwise the lowest id wins.
-import { sealMessage } from 'mailauth';
+import { sealMessage } from '../policy/mailauth.js';
 import { In, type EntityManager } from 'typeorm';
 import { AliasEntity, AliasTargetEntity, DomainEntity, GroupEntity, GroupMemberEntity } from '../../schemas/entities/index.js';
 import { headerBlockEnd } from './prepare-message.js';

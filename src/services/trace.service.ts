@@ -52,7 +52,11 @@ export class TraceService {
     this.pending = [];
     if (!batch.length) return this.flushing;
     this.flushing = this.flushing.then(() => this.store.write(async ({ em }) => {
-      for (let i = 0; i < batch.length; i += 100) await em.insert(TraceEventEntity, batch.slice(i, i + 100));
+      // updateEntity(false): nothing reads the generated ids back, and on SQLite TypeORM would
+      // otherwise merge them into every row object (a third of the flush's CPU).
+      for (let i = 0; i < batch.length; i += 100) {
+        await em.createQueryBuilder().insert().into(TraceEventEntity).values(batch.slice(i, i + 100)).updateEntity(false).execute();
+      }
     })).catch((e) => this.log.error({ event: 'trace.flush.failed', err: (e as Error).message }, 'trace.flush.failed'));
     return this.flushing;
   }

@@ -13,7 +13,7 @@
 // the forged-local-domain check (our own domains are never vouched for by others). Sealing on
 // forwarding is in src/delivery/arc.ts.
 import { createRequire } from 'node:module';
-import { authenticate } from 'mailauth';
+import { authenticate } from '../mailauth.js';
 import type { AccountService } from '../../services/account.service.js';
 import type { PolicyResolver } from '../dns.js';
 import type { FilterStep, MessageFacts } from '../pipeline.js';
