@@ -243,7 +243,7 @@ export class GroupwareService {
    * each candidate exactly (recurrences, floating times, VTODO rules).
    */
   candidatesInRange(collectionId: number, componentType: string | null, start: number | null, end: number | null): Promise<DavObjectEntity[]> {
-    return this.rangeQuery(collectionId, componentType, start, end).getMany();
+    return this.rangeQuery(collectionId, componentType, start, end).orderBy('o.name', 'ASC').getMany();
   }
 
   /**
@@ -275,6 +275,9 @@ export class GroupwareService {
   private async rawRows(qb: SelectQueryBuilder<DavObjectEntity>, withData: boolean): Promise<Array<Omit<CandidateRow, 'data'> & { data?: string }>> {
     const [sql, params] = qb.getQueryAndParameters();
     const rows = await this.em.query(sql, params) as Array<Record<string, unknown>>;
+    // Ordered here, not by SQL: ORDER BY name made SQLite sort the rows with their data in a
+    // temporary b-tree, half the query's time for a one-month window of 10,000 events.
+    rows.sort((a, b) => byCodePoint(a.o_name as string, b.o_name as string));
     return rows.map((r) => {
       const row: Omit<CandidateRow, 'data'> & { data?: string } = {
         id: Number(r.o_id), name: r.o_name as string, etag: r.o_etag as string,
@@ -285,7 +288,7 @@ export class GroupwareService {
     });
   }
 
-  /** The time-range prefilter shared by the candidate queries, ordered by name. */
+  /** The time-range prefilter shared by the candidate queries (unordered). */
   private rangeQuery(collectionId: number, componentType: string | null, start: number | null, end: number | null) {
     const qb = this.em.createQueryBuilder(DavObjectEntity, 'o');
     // The range test runs on the (collectionId, firstStart, lastEnd) index alone (covering), and
@@ -300,7 +303,7 @@ export class GroupwareService {
       qb.where('o.collectionId = :collectionId', { collectionId });
     }
     if (componentType) qb.andWhere('o.componentType = :componentType', { componentType });
-    return qb.orderBy('o.name', 'ASC');
+    return qb;
   }
 
   /**
@@ -888,4 +891,18 @@ async function descendants(em: EntityManager, c: DavCollectionEntity): Promise<D
 /** If-Match may list several ETags (RFC 9110 §13.1.1). */
 export function etagListHas(header: string, etag: string): boolean {
   return header.split(',').map((s) => s.trim().replace(/^W\//, '')).includes(etag);
+}
+
+/** Byte order of the UTF-8 names, as SQLite's BINARY collation and PostgreSQL's "C" collation sort them. */
+function byCodePoint(a: string, b: string): number {
+  if (a === b) return 0;
+  // UTF-16 order equals code point order except across surrogates; names are mostly ASCII.
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.codePointAt(i)!;
+    const y = b.codePointAt(i)!;
+    if (x !== y) return x - y;
+    if (x > 0xffff) i++;
+  }
+  return a.length - b.length;
 }
