@@ -8,11 +8,11 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { installSignalHandlers, isCleaningUp, onCleanup, runMain } from '../common/cleanup.js';
 import { makeWorkDir, parseFlags } from '../common/harness.js';
-import { procMemKiB } from '../common/memory.js';
+import { cpuSeconds, descendants, procMemKiB } from '../common/memory.js';
 import { freePort } from '../common/net.js';
 import { cliMain } from '../common/pochtamt-instance.js';
 import { aptInstall, failPrerequisites } from '../common/prerequisites.js';
-import { run, tail } from '../common/process.js';
+import { run, sleep, tail } from '../common/process.js';
 import { tableLines } from '../common/table.js';
 import { generateContacts, generateEvents, monthWindows, type ContactSpec, type EventSpec } from './data.js';
 import { startPochtamt, type DavServer } from './pochtamt.js';
@@ -259,6 +259,21 @@ async function main(): Promise<void> {
   if (!live.length) throw new Error('no server could be measured');
 
   // Phases interleaved between the servers, so that changes in machine load hit both alike.
+  // Each measured phase starts once the other server is done with the previous one: dirty pages
+  // written back (sync) and every server process (with its children) idle, below 20 ms of CPU
+  // per second, for a second. A server still writing back or compacting after its bulk load
+  // otherwise lands in the other server's latencies.
+  const settle = async (pids: number[]): Promise<number> => {
+    const t0 = performance.now();
+    run('sync', [], { timeoutMs: 120_000 });
+    for (let quiet = 0; quiet < 2 && performance.now() - t0 < 60_000;) {
+      const all = pids.flatMap((p) => descendants(p));
+      const c0 = cpuSeconds(all);
+      await sleep(500);
+      quiet = cpuSeconds(all) - c0 < 0.01 ? quiet + 1 : 0;
+    }
+    return (performance.now() - t0) / 1000;
+  };
   const phase = async (name: PhaseName, label: string, fn: (s: Session) => Promise<PhaseResult>) => {
     for (const r of live) {
       if (!r.server.alive()) {
@@ -266,6 +281,8 @@ async function main(): Promise<void> {
         continue;
       }
       say(`${label}: ${r.server.label}...`);
+      const waited = await settle(live.map((x) => x.server.pid));
+      if (waited > 2) say(`  (waited ${f1(waited)} s for the servers and the disk to go quiet)`);
       let res: PhaseResult;
       try {
         res = await fn(r.session!);
