@@ -149,6 +149,8 @@ interface RunResult {
   idleCpuPerSecond?: number;
   /** --policy, Pochtamt + policy: the per-step times the instance traced during the run. */
   traced?: TracedSteps;
+  /** --policy: a run of the instance without filters paced like the one with them (smtp-source -w, seconds). */
+  pacedWait?: number;
 }
 
 interface Target {
@@ -168,22 +170,22 @@ interface Target {
 }
 
 /** messageFile (--policy): smtp-source -F FILE sends that message instead of -l SIZE bytes of its own. */
-function smtpSourceArgs(o: Options, size: number, port: number, messageFile?: string): string[] {
+function smtpSourceArgs(o: Options, size: number, port: number, messageFile?: string, waitSeconds?: number): string[] {
   return [
-    ...(o.reconnect ? [] : ['-d']),
+    ...(o.reconnect ? [] : ['-d']), ...(waitSeconds ? ['-w', String(waitSeconds)] : []),
     '-s', String(o.sessions), '-m', String(o.messages), ...(messageFile ? ['-F', messageFile] : ['-l', String(size)]),
     '-M', 'client.remote.test', '-f', SENDER, '-t', RECIPIENT, `127.0.0.1:${port}`,
   ];
 }
 
-async function measure(o: Options, t: Target, size: number, progress: boolean, messageFile?: string): Promise<RunResult> {
+async function measure(o: Options, t: Target, size: number, progress: boolean, messageFile?: string, waitSeconds?: number): Promise<RunResult> {
   const base = t.count();
   const want = base + o.messages;
   const exactBase = t.exactCount?.() ?? base;
   /** count() reached the target; confirm with the exact count where there is one. */
   const confirmed = () => !t.exactCount || t.exactCount() - exactBase >= o.messages;
   let lastExactCheck = 0;
-  const args = smtpSourceArgs(o, size, t.port, messageFile);
+  const args = smtpSourceArgs(o, size, t.port, messageFile, waitSeconds);
   const result: RunResult = {
     server: t.name, size, messages: o.messages, stored: 0, acceptSeconds: null, storeSeconds: null,
     acceptRate: null, storeRate: null, peakMemKiB: 0, cpuSeconds: null, error: null,
@@ -257,7 +259,7 @@ const fmt = (v: number | null, digits = 1) => (v === null ? '-' : v.toFixed(digi
 function printTable(results: RunResult[]): void {
   const head = ['Size', 'Server', 'Messages', 'Stored', 'Accept s', 'Store s', 'Accepted/s', 'Stored/s', 'CPU s', 'CPU ms/msg', 'Peak memory'];
   const rows = results.map((r) => [
-    sizeLabel(r.size), SERVER_LABELS[r.server], String(r.messages), String(r.stored),
+    sizeLabel(r.size), SERVER_LABELS[r.server] + (r.pacedWait ? ` (paced, -w ${r.pacedWait})` : ''), String(r.messages), String(r.stored),
     fmt(r.acceptSeconds, 2), fmt(r.storeSeconds, 2), fmt(r.acceptRate), fmt(r.storeRate),
     fmt(r.cpuSeconds, 1), r.cpuSeconds === null || !r.stored ? '-' : ((r.cpuSeconds * 1000) / r.stored).toFixed(2),
     r.peakMemKiB ? `${mib(r.peakMemKiB)} MiB ${r.server === 'postfix' ? 'PSS' : 'RSS'}` : '-',
@@ -367,7 +369,7 @@ function printPolicyReport(o: Options, peers: PolicyPeers, results: RunResult[],
     ? ((r.cpuSeconds - (r.idleCpuPerSecond ?? 0) * (r.storeSeconds ?? 0)) * 1000) / r.stored : null);
   const rows: string[][] = [];
   for (const size of o.sizes) {
-    const off = results.find((r) => r.size === size && r.server === 'pochtamt');
+    const off = results.find((r) => r.size === size && r.server === 'pochtamt' && !r.pacedWait);
     const on = results.find((r) => r.size === size && r.server === 'pochtamt-policy');
     rows.push([sizeLabel(size), fmt(off?.storeRate ?? null), fmt(on?.storeRate ?? null),
       off?.storeRate && on?.storeRate ? `${(on.storeRate / off.storeRate).toFixed(2)}x` : '-',
@@ -408,12 +410,14 @@ function printPolicyReport(o: Options, peers: PolicyPeers, results: RunResult[],
     for (const l of tableLines(['Daemon', 'at a time', 'requests', 'msg/s', 'p50 ms', 'p95 ms', 'daemon CPU ms/msg', 'errors'], aloneRows, (i) => i === 0)) w(`  ${l}`);
 
     // Pochtamt's own overhead per message, three ways.
-    const off = results.find((r) => r.size === sz.size && r.server === 'pochtamt');
+    const off = results.find((r) => r.size === sz.size && r.server === 'pochtamt' && !r.pacedWait);
     const ip = (s: string) => sz.inProcess[s]?.stats.p50 ?? NaN;
     const own = ip('dnsbl') + ip('sender-auth') + ip('attachments');
     const clientClam = ip('clamav') - (alone1('clamd')?.latency.p50 ?? NaN);
     const clientSpam = ip('spamassassin') - (alone1('spamd')?.latency.p50 ?? NaN);
     const cpuOwn = cpuMs(on) !== null && cpuMs(off) !== null ? cpuMs(on)! - cpuMs(off)! : null;
+    const paced = results.find((r) => r.size === sz.size && r.server === 'pochtamt' && r.pacedWait);
+    const cpuPaced = cpuMs(on) !== null && cpuMs(paced) !== null ? cpuMs(on)! - cpuMs(paced)! : null;
     const added = on?.storeRate && off?.storeRate ? 1000 / on.storeRate - 1000 / off.storeRate : null;
     const both = aloneN('clamd+spamd');
     const daemonsWall = both?.rate ? 1000 / both.rate : null;
@@ -423,6 +427,9 @@ function printPolicyReport(o: Options, peers: PolicyPeers, results: RunResult[],
     w(`           (steps alone: ${STEPS.map((st) => `${st} ${ms(sz.inProcess[st]?.cpuMs)}`).join(', ')})`);
     w(`  CPU:     Pochtamt server CPU ms/msg with the policy on - off = ${ms(cpuOwn)} ms${verdict(cpuOwn)}`);
     w(`           (spamd + clamd used ${ms(on?.daemonCpuSeconds != null && on.stored ? (on.daemonCpuSeconds * 1000) / on.stored : null)} ms/msg of CPU besides)`);
+    if (paced) {
+      w(`  CPU, same pace: on - off paced like it (smtp-source -w ${paced.pacedWait}, ${fmt(paced.storeRate)} msg/s) = ${ms(cpuMs(on))} - ${ms(cpuMs(paced))} = ${ms(cpuPaced)} ms${verdict(cpuPaced)}`);
+    }
     w(`  Latency, one message at a time: own steps dnsbl ${ms(ip('dnsbl'))} + sender-auth ${ms(ip('sender-auth'))} + attachments ${ms(ip('attachments'))}`);
     w(`           + clamav step - clamd alone ${ms(clientClam)} + spamassassin step - spamd alone ${ms(clientSpam)} = ${ms(own + clientClam + clientSpam)} ms${verdict(own + clientClam + clientSpam)} (p50s)`);
     w(`  Wall clock under load (${o.sessions} sessions): 1000/on - 1000/off = ${ms(added)} ms/msg added; clamd+spamd alone, ${o.sessions} at a time: `
@@ -573,6 +580,23 @@ async function main(): Promise<void> {
       results.push(r);
       say(`  ${r.stored}/${r.messages} stored in ${fmt(r.storeSeconds, 2)} s (${fmt(r.storeRate)} msg/s; smtp-source done after ${fmt(r.acceptSeconds, 2)} s)${r.error ? ` ERROR: ${r.error}` : ''}`);
       await sleep(2000);
+    }
+    // The run with the filters is paced by spamd; the one without runs flat out and batches its
+    // commits and trace flushes far better. Once more without filters at the same pace, so that
+    // the CPU difference is the filters' and not the pace's.
+    const on = results.find((r) => r.size === size && r.server === 'pochtamt-policy');
+    const off = targets.find((t) => t.name === 'pochtamt');
+    if (peers && on?.storeRate && off) {
+      const wait = Math.max(1, Math.round(o.sessions / on.storeRate));
+      say(`Run: ${off.label}, ${sizeLabel(size)} body, paced like the run with the policy (smtp-source -w ${wait})...`);
+      const c0 = cpuSeconds(off.pids());
+      await sleep(3000);
+      const idle = (cpuSeconds(off.pids()) - c0) / 3;
+      const r = await measure(o, off, size, progress, peers.files.get(size), wait);
+      r.idleCpuPerSecond = idle;
+      r.pacedWait = wait;
+      results.push(r);
+      say(`  ${r.stored}/${r.messages} stored in ${fmt(r.storeSeconds, 2)} s (${fmt(r.storeRate)} msg/s)${r.error ? ` ERROR: ${r.error}` : ''}`);
     }
   }
 
