@@ -4,7 +4,7 @@
 // free-busy-query, sync-collection, tasks, preconditions.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { ALICE, cal, calendarQuery, hrefs, ics, startDav, vevent, type DavEnv } from './helpers.js';
+import { ALICE, cal, calendarDataRoundTrip, calendarQuery, hrefs, ics, startDav, vevent, type DavEnv } from './helpers.js';
 
 let env: DavEnv;
 before(async () => { env = await startDav(); });
@@ -94,6 +94,10 @@ describe('objects and ETags', () => {
     assert.equal((await env.req('DELETE', cal(ALICE, 'work/'))).status, 204);
     assert.equal((await env.req('PROPFIND', cal(ALICE, 'work/'), { headers: { depth: '0' } })).status, 404);
   });
+});
+
+test('time-range query with calendar-data returns the stored text, escaped where it must be', async () => {
+  await calendarDataRoundTrip(env);
 });
 
 describe('recurrence and time ranges', () => {

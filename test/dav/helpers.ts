@@ -1,8 +1,10 @@
 // Test helpers for the DAV suite: a real instance on loopback with users alice, bob and carol,
 // and a small fetch-based DAV client that returns status, headers and body text.
+import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { parseXml, type XmlElement } from '../../src/protocols/dav/xml.js';
 import { startInstance, type TestInstance } from '../helpers/instance.js';
 
 export const ALICE = 'alice@example.test';
@@ -76,3 +78,29 @@ export function pythonHasCaldav(): boolean {
 
 // The repository root (compiled tests run two folders below it, in the build folder).
 export const REPO = path.resolve(import.meta.dirname, '..', '..', '..');
+
+/**
+ * A time-range query asking for calendar-data gives back each stored object's text: non-ASCII
+ * as it is, markup characters escaped (the answer is parsed, so either way must read back as the
+ * stored text). Run on SQLite and PostgreSQL: the answer is built from the stored bytes.
+ */
+export async function calendarDataRoundTrip(env: DavEnv): Promise<void> {
+  assert.equal((await env.req('MKCALENDAR', cal(ALICE, 'roundtrip/'))).status, 201);
+  const plain = ics(...vevent('rt-plain', 'DTSTART:20310303T090000Z', 'DTEND:20310303T100000Z', 'SUMMARY:Grüße aus Köln – 日本 🎉'));
+  const markup = ics(...vevent('rt-markup', 'DTSTART:20310303T110000Z', 'DTEND:20310303T120000Z', 'SUMMARY:R&D <review> "final"'));
+  for (const [name, body] of [['rt-plain.ics', plain], ['rt-markup.ics', markup]] as const) {
+    assert.equal((await env.req('PUT', cal(ALICE, `roundtrip/${name}`), { body })).status, 201);
+  }
+  const r = await env.req('REPORT', cal(ALICE, 'roundtrip/'), { headers: { depth: '1' },
+    body: calendarQuery('20310303T000000Z', '20310304T000000Z', 'VEVENT', '<c:calendar-data/>') });
+  assert.equal(r.status, 207);
+  assert.ok(r.text.includes('SUMMARY:Grüße aus Köln – 日本 🎉'), r.text);
+  assert.ok(r.text.includes('SUMMARY:R&amp;D &lt;review&gt; &quot;final&quot;'), r.text);
+  const datas: string[] = [];
+  (function walk(e: XmlElement) {
+    if (e.ns === 'urn:ietf:params:xml:ns:caldav' && e.local === 'calendar-data') datas.push(e.text);
+    e.children.forEach(walk);
+  })(parseXml(r.text));
+  // An XML parser hands text back with CRLF as LF (XML 1.0 §2.11).
+  assert.deepEqual(datas.sort(), [markup, plain].map((x) => x.replace(/\r\n/g, '\n')).sort());
+}

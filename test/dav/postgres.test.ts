@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { postgresUrl } from '../helpers/instance.js';
-import { ALICE, BOB, cal, calendarQuery, hrefs, ics, startDav, vevent, type DavEnv } from './helpers.js';
+import { ALICE, BOB, cal, calendarDataRoundTrip, calendarQuery, hrefs, ics, startDav, vevent, type DavEnv } from './helpers.js';
 
 const skip = postgresUrl ? false : 'TEST_DATABASE_URL is not set';
 let env: DavEnv;
@@ -22,4 +22,8 @@ test('PUT, time-range query with recurrence, sync and sharing on PostgreSQL', { 
   assert.equal((await env.req('GET', cal(ALICE, 'calendar/pg.ics'), { user: BOB })).status, 404);
   await env.req('POST', cal(ALICE, 'calendar/'), { body: `<?xml version="1.0"?><cs:share xmlns:d="DAV:" xmlns:cs="http://calendarserver.org/ns/"><cs:set><d:href>mailto:${BOB}</d:href><cs:read/></cs:set></cs:share>` });
   assert.equal((await env.req('GET', cal(ALICE, 'calendar/pg.ics'), { user: BOB })).status, 200);
+});
+
+test('time-range query with calendar-data returns the stored text, escaped where it must be (PostgreSQL)', { skip }, async () => {
+  await calendarDataRoundTrip(env);
 });

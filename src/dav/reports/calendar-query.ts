@@ -101,10 +101,10 @@ async function fastQuery(ctx: DavContext, r: Resolved, q: CalendarQuery, compNam
   const n = r.node;
   if (n.kind !== 'collection') return;
   const collectionId = n.collection.id;
-  // With calendar-data nearly every candidate is answered: read the data with the decision
-  // columns in one query. For ETags only, read data just for the rows that must be parsed.
-  const candidates: Array<{ id: number; name: string; etag: string; componentType: string | null; occurrences: string | null; data?: string }> = want.data
-    ? await ctx.gw.candidateRowsInRange(collectionId, compName, range.start, range.end)
+  // With calendar-data nearly every candidate is answered: read the data (as stored bytes) with
+  // the decision columns in one query. For ETags only, read data just for the rows that must be parsed.
+  const candidates: Array<{ id: number; name: string; etag: string; componentType: string | null; occurrences: string | null; bytes?: Buffer }> = want.data
+    ? await ctx.gw.candidateBytesInRange(collectionId, compName, range.start, range.end)
     : await ctx.gw.candidateSummariesInRange(collectionId, compName, range.start, range.end);
   const plain = isPlainEventTimeRange(q.filter);
   // hits[k]: true/false decided from stored occurrences, null: needs the data.
@@ -114,10 +114,10 @@ async function fastQuery(ctx: DavContext, r: Resolved, q: CalendarQuery, compNam
     const o = candidates[k]!;
     const hit = plain && o.componentType === 'VEVENT' ? matchStoredOccurrences(o.occurrences, range, floatingTz) : null;
     hits[k] = hit;
-    if (hit === null && o.data === undefined) undecided.push(o.id);
+    if (hit === null && o.bytes === undefined) undecided.push(o.id);
   }
-  const full = new Map<number, { id: number; name: string; etag: string; data: string }>();
-  for (const c of candidates) if (c.data !== undefined) full.set(c.id, c as { id: number; name: string; etag: string; data: string });
+  const full = new Map<number, { id: number; name: string; etag: string; data: string | Buffer }>();
+  for (const c of candidates) if (c.bytes !== undefined) full.set(c.id, { id: c.id, name: c.name, etag: c.etag, data: c.bytes });
   const fill: Array<{ id: number; etag: string; occurrences: string }> = [];
   if (undecided.length) for (const row of await ctx.gw.objectsByIds(collectionId, undecided)) full.set(row.id, row);
   for (let k = 0; k < candidates.length; k++) {
@@ -130,7 +130,7 @@ async function fastQuery(ctx: DavContext, r: Resolved, q: CalendarQuery, compNam
     }
     let vcal;
     try {
-      vcal = parsedCalendar(row.etag, row.data);
+      vcal = parsedCalendar(row.etag, typeof row.data === 'string' ? row.data : row.data.toString('utf8'));
     } catch {
       hits[k] = false;
       continue;
@@ -152,7 +152,7 @@ async function fastQuery(ctx: DavContext, r: Resolved, q: CalendarQuery, compNam
     const c = candidates[k]!;
     const o = want.data ? full.get(c.id) : full.get(c.id) ?? c;
     if (!o) continue; // deleted between the two reads
-    answers.push({ href: base + (PLAIN_NAME.test(o.name) ? o.name : encodeSeg(o.name)), etag: o.etag, data: want.data ? (o as { data: string }).data : undefined });
+    answers.push({ href: base + (PLAIN_NAME.test(o.name) ? o.name : encodeSeg(o.name)), etag: o.etag, data: want.data ? (o as { data: string | Buffer }).data : undefined });
   }
   // Sent as is: express's send() would hash the whole body for an ETag nobody uses.
   const body = objectsMultistatus(answers, want.etag, want.data);

@@ -106,7 +106,8 @@ export function multistatus(responses: MsResponse[], extra: XNode[] = []): strin
 }
 
 /** One object of a multistatus written by objectsMultistatus(). */
-export interface ObjectAnswer { href: string; etag?: string; data?: string }
+/** data: text, or the stored UTF-8 bytes (written as they are unless they need escaping). */
+export interface ObjectAnswer { href: string; etag?: string; data?: string | Buffer }
 
 /**
  * The common REPORT answer (DAV:getetag and/or CALDAV:calendar-data, all 200) written straight
@@ -119,21 +120,39 @@ export interface ObjectAnswer { href: string; etag?: string; data?: string }
 export function objectsMultistatus(objects: ObjectAnswer[], withEtag: boolean, withData: boolean): Buffer {
   const head = '<?xml version="1.0" encoding="utf-8"?>\n<d:multistatus xmlns:d="DAV:"';
   if (!objects.length) return Buffer.from(`${head}/>`);
-  const parts: string[] = [withData ? `${head} xmlns:cal="${NS.CALDAV}">` : `${head}>`];
+  const parts: Array<string | Buffer> = [withData ? `${head} xmlns:cal="${NS.CALDAV}">` : `${head}>`];
   const ok = `</d:prop><d:status>${statusLine(200)}</d:status></d:propstat></d:response>`;
   for (const o of objects) {
     parts.push('<d:response><d:href>', escapeXml(o.href), '</d:href><d:propstat><d:prop>');
     if (withEtag) parts.push('<d:getetag>', escapeXml(o.etag ?? ''), '</d:getetag>');
-    if (withData) parts.push('<cal:calendar-data>', escapeXml(o.data ?? ''), '</cal:calendar-data>');
+    if (withData) {
+      const data = o.data ?? '';
+      parts.push('<cal:calendar-data>', typeof data === 'string' ? escapeXml(data) : xmlSafeBytes(data) ? data : escapeXml(data.toString('utf8')), '</cal:calendar-data>');
+    }
     parts.push(ok);
   }
   parts.push('</d:multistatus>');
   let size = 0;
-  for (const p of parts) size += Buffer.byteLength(p);
+  for (const p of parts) size += typeof p === 'string' ? Buffer.byteLength(p) : p.length;
   const buf = Buffer.allocUnsafe(size);
   let at = 0;
-  for (const p of parts) at += buf.write(p, at);
+  for (const p of parts) at += typeof p === 'string' ? buf.write(p, at) : p.copy(buf, at);
   return buf;
+}
+
+/**
+ * UTF-8 bytes that escapeXml() would return unchanged: no markup characters (< > & "), no C0
+ * controls but tab, LF and CR, no U+FFFE/U+FFFF (EF BF BE/BF).
+ */
+export function xmlSafeBytes(b: Buffer): boolean {
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i]!;
+    if (c < 0x20) {
+      if (c !== 0x09 && c !== 0x0a && c !== 0x0d) return false;
+    } else if (c === 0x3c || c === 0x3e || c === 0x26 || c === 0x22) return false;
+    else if (c === 0xef && b[i + 1] === 0xbf && (b[i + 2] === 0xbe || b[i + 2] === 0xbf)) return false;
+  }
+  return true;
 }
 
 /** A DAV:error body naming the violated condition (RFC 4918 §16). */

@@ -73,6 +73,8 @@ export const TOMBSTONES_KEPT = 1000;
 export const COMPACT_EVERY = 64;
 /** What a time-range query needs of a candidate object. */
 export interface CandidateRow { id: number; name: string; etag: string; componentType: string | null; occurrences: string | null; data: string }
+/** A candidate with its data as the stored UTF-8 bytes (answered without decoding to a string). */
+export type CandidateBytesRow = Omit<CandidateRow, 'data'> & { bytes: Buffer }
 
 export interface SharedCollection { collection: DavCollectionEntity; access: GrantAccess; owner: AccountEntity }
 
@@ -258,11 +260,15 @@ export class GroupwareService {
 
   /**
    * candidatesInRange() for answering with calendar-data: the decision columns and the data in
-   * one read (the prefilter is tight, so nearly every candidate is answered anyway).
+   * one read (the prefilter is tight, so nearly every candidate is answered anyway), the data as
+   * the stored UTF-8 bytes: most of it goes into the answer unchanged, and decoding a month of
+   * events to strings and encoding them again was a third of the query's CPU.
    */
-  candidateRowsInRange(collectionId: number, componentType: string | null, start: number | null, end: number | null): Promise<CandidateRow[]> {
-    return this.rawRows(this.rangeQuery(collectionId, componentType, start, end)
-      .select(['o.id', 'o.name', 'o.etag', 'o.componentType', 'o.occurrences', 'o.data']), true);
+  async candidateBytesInRange(collectionId: number, componentType: string | null, start: number | null, end: number | null): Promise<CandidateBytesRow[]> {
+    const bytes = this.store.isPostgres ? `convert_to("o"."data", 'UTF8')` : 'CAST("o"."data" AS BLOB)';
+    const rows = await this.rawRows(this.rangeQuery(collectionId, componentType, start, end)
+      .select(['o.id', 'o.name', 'o.etag', 'o.componentType', 'o.occurrences']).addSelect(bytes, 'o_data'), true);
+    return rows.map(({ data, ...r }) => ({ ...r, bytes: Buffer.isBuffer(data) ? data : Buffer.from(String(data ?? ''), 'utf8') }));
   }
 
   /**
@@ -270,20 +276,20 @@ export class GroupwareService {
    * dialects) and maps the few columns by hand: entity hydration cost four times the query
    * itself for ~700 rows, which was most of a one-month calendar-query.
    */
-  private async rawRows(qb: SelectQueryBuilder<DavObjectEntity>, withData: true): Promise<CandidateRow[]>;
+  private async rawRows(qb: SelectQueryBuilder<DavObjectEntity>, withData: true): Promise<Array<Omit<CandidateRow, 'data'> & { data: string | Buffer }>>;
   private async rawRows(qb: SelectQueryBuilder<DavObjectEntity>, withData: false): Promise<Array<Omit<CandidateRow, 'data'>>>;
-  private async rawRows(qb: SelectQueryBuilder<DavObjectEntity>, withData: boolean): Promise<Array<Omit<CandidateRow, 'data'> & { data?: string }>> {
+  private async rawRows(qb: SelectQueryBuilder<DavObjectEntity>, withData: boolean): Promise<Array<Omit<CandidateRow, 'data'> & { data?: string | Buffer }>> {
     const [sql, params] = qb.getQueryAndParameters();
     const rows = await this.em.query(sql, params) as Array<Record<string, unknown>>;
     // Ordered here, not by SQL: ORDER BY name made SQLite sort the rows with their data in a
     // temporary b-tree, half the query's time for a one-month window of 10,000 events.
     rows.sort((a, b) => byCodePoint(a.o_name as string, b.o_name as string));
     return rows.map((r) => {
-      const row: Omit<CandidateRow, 'data'> & { data?: string } = {
+      const row: Omit<CandidateRow, 'data'> & { data?: string | Buffer } = {
         id: Number(r.o_id), name: r.o_name as string, etag: r.o_etag as string,
         componentType: (r.o_componentType as string | null) ?? null, occurrences: (r.o_occurrences as string | null) ?? null,
       };
-      if (withData) row.data = r.o_data as string;
+      if (withData) row.data = r.o_data as string | Buffer;
       return row;
     });
   }
