@@ -4,18 +4,11 @@
 // free-busy-query, sync-collection, tasks, preconditions.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { ALICE, cal, calendarDataRoundTrip, calendarQuery, hrefs, ics, startDav, vevent, type DavEnv } from './helpers.js';
+import { ALICE, BERLIN_TZ, cal, calendarDataRoundTrip, calendarQuery, type DavEnv, hrefs, ics, startDav, vevent } from './helpers.js';
 
 let env: DavEnv;
 before(async () => { env = await startDav(); });
 after(async () => { await env.stop(); });
-
-const BERLIN_TZ = [
-  'BEGIN:VTIMEZONE', 'TZID:Europe/Berlin',
-  'BEGIN:DAYLIGHT', 'TZOFFSETFROM:+0100', 'TZOFFSETTO:+0200', 'TZNAME:CEST', 'DTSTART:19700329T020000', 'RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU', 'END:DAYLIGHT',
-  'BEGIN:STANDARD', 'TZOFFSETFROM:+0200', 'TZOFFSETTO:+0100', 'TZNAME:CET', 'DTSTART:19701025T030000', 'RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU', 'END:STANDARD',
-  'END:VTIMEZONE',
-];
 
 async function put(name: string, body: string, headers: Record<string, string> = {}) {
   return env.req('PUT', cal(ALICE, `calendar/${name}`), { body, headers });

@@ -6,7 +6,7 @@
 // types are refused with CALDAV:supported-calendar-data.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { ALICE, cal, ics, startDav, type DavEnv } from './helpers.js';
+import { ALICE, BERLIN_TZ, cal, type DavEnv, ics, startDav } from './helpers.js';
 
 let env: DavEnv;
 before(async () => {
@@ -16,13 +16,6 @@ before(async () => {
   assert.equal((await env.req('PROPPATCH', cal(ALICE, 'calendar/'), { body: `<?xml version="1.0"?><d:propertyupdate xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:set><d:prop><c:calendar-timezone>${['BEGIN:VCALENDAR', ...BERLIN_TZ, 'END:VCALENDAR'].join('\r\n')}</c:calendar-timezone></d:prop></d:set></d:propertyupdate>` })).status, 207);
 });
 after(async () => { await env.stop(); });
-
-const BERLIN_TZ = [
-  'BEGIN:VTIMEZONE', 'TZID:Europe/Berlin',
-  'BEGIN:DAYLIGHT', 'TZOFFSETFROM:+0100', 'TZOFFSETTO:+0200', 'TZNAME:CEST', 'DTSTART:19700329T020000', 'RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU', 'END:DAYLIGHT',
-  'BEGIN:STANDARD', 'TZOFFSETFROM:+0200', 'TZOFFSETTO:+0100', 'TZNAME:CET', 'DTSTART:19701025T030000', 'RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU', 'END:STANDARD',
-  'END:VTIMEZONE',
-];
 
 // Mondays 09:00 Berlin from 17 March 2025 (CET, 08:00Z) over the 30 March change (CEST,
 // 07:00Z); 7 April excluded; 31 March moved to 11:00; 14 April moved to 1 May.

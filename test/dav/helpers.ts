@@ -104,3 +104,11 @@ export async function calendarDataRoundTrip(env: DavEnv): Promise<void> {
   // An XML parser hands text back with CRLF as LF (XML 1.0 §2.11).
   assert.deepEqual(datas.sort(), [markup, plain].map((x) => x.replace(/\r\n/g, '\n')).sort());
 }
+
+/** Europe/Berlin as clients send it (CET/CEST with the EU rules). */
+export const BERLIN_TZ = [
+  'BEGIN:VTIMEZONE', 'TZID:Europe/Berlin',
+  'BEGIN:DAYLIGHT', 'TZOFFSETFROM:+0100', 'TZOFFSETTO:+0200', 'TZNAME:CEST', 'DTSTART:19700329T020000', 'RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU', 'END:DAYLIGHT',
+  'BEGIN:STANDARD', 'TZOFFSETFROM:+0200', 'TZOFFSETTO:+0100', 'TZNAME:CET', 'DTSTART:19701025T030000', 'RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU', 'END:STANDARD',
+  'END:VTIMEZONE',
+];

@@ -4,14 +4,13 @@
 // apply at once; a delivery to a shared INBOX reaches Bob's IDLE; a shared mailbox created with
 // the CLI appears under "Shared Folders"; imapflow and Python's imaplib drive it as clients.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ImapFlow } from 'imapflow';
 import type { TestInstance } from '../helpers/instance.js';
 import { backends } from '../helpers/store-matrix.js';
-import { imapInstance, loggedIn, RawClient, simpleMessage } from './helpers.js';
+import { imapInstance, loggedIn, RawClient, simpleMessage, PYTHON, runProcess } from './helpers.js';
 
 const PASSWORD = 'acl-secret-1';
 const ALICE = 'alice@example.test';
@@ -22,19 +21,10 @@ const TEAM = 'team@example.test';
 const SUBTEAM = 'subteam@example.test';
 const SUPPORT = 'support@example.test';
 const PROJECTS = `"Other Users/${ALICE}/Projects"`;
-const PY = '/usr/bin/python3';
 const CLI = path.resolve(import.meta.dirname, '../../src/cli/main.js');
 
 const lines = (s: string) => s.trimEnd().split('\r\n');
 const append = (box: string, m: Buffer, flags = '') => `APPEND ${box}${flags ? ` (${flags})` : ''} {${m.length}+}\r\n${m.toString('latin1')}`;
-
-function run(file: string, args: string[], timeout = 30_000): Promise<{ code: number; stdout: string; stderr: string }> {
-  // Asynchronous: the server runs in this process and must keep answering.
-  return new Promise((resolve) => {
-    execFile(file, args, { timeout }, (err, stdout, stderr) =>
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }));
-  });
-}
 
 for (const backend of backends) {
   describe(`IMAP ACL and shared folders (${backend.name})`, { skip: backend.skip }, () => {
@@ -395,7 +385,7 @@ for (const backend of backends) {
     });
 
     test('a shared mailbox (CLI): no login, mail delivered to it, reached under "Shared Folders", owner quota root', async () => {
-      const cli = (...args: string[]) => run(process.execPath, [CLI, '--data', inst.dataDir, ...args]);
+      const cli = (...args: string[]) => runProcess(process.execPath, [CLI, '--data', inst.dataDir, ...args]);
       let r = await cli('account', 'add', SUPPORT, '--shared', '--quota', '1M');
       assert.equal(r.code, 0, r.stderr);
       r = await cli('acl', 'set', SUPPORT, 'INBOX', BOB, 'lrsi');
@@ -470,7 +460,7 @@ for (const backend of backends) {
       }
     });
 
-    test('Python imaplib: setacl, getacl, myrights, listrights, deleteacl', { skip: !existsSync(PY) }, async () => {
+    test('Python imaplib: setacl, getacl, myrights, listrights, deleteacl', { skip: !existsSync(PYTHON) }, async () => {
       const script = `
 import imaplib
 A = imaplib.IMAP4('127.0.0.1', ${port})
@@ -512,7 +502,7 @@ assert data == [b'"Reports" "${ALICE}" lrswipkxteacd'], data
 A.logout()
 print('python-ok')
 `;
-      const r = await run(PY, ['-c', script]);
+      const r = await runProcess(PYTHON, ['-c', script]);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /python-ok/);
     });

@@ -1,13 +1,12 @@
 // End to end with two independent client libraries: imapflow (npm) and Python's imaplib
 // (Debian's /usr/bin/python3, run as a child process).
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { ImapFlow } from 'imapflow';
 import type { TestInstance } from '../helpers/instance.js';
 import { corpus } from './corpus.js';
-import { ADMIN, ADMIN_PASSWORD, imapInstance, simpleMessage } from './helpers.js';
+import { ADMIN, ADMIN_PASSWORD, imapInstance, simpleMessage, PYTHON, runProcess } from './helpers.js';
 
 let inst: TestInstance;
 before(async () => { inst = await imapInstance(); });
@@ -89,8 +88,7 @@ test('imapflow: IDLE sees an SMTP delivery within a second', async () => {
   }
 });
 
-const PY = '/usr/bin/python3';
-test('Python imaplib drives login, select, fetch, store, search, copy, expunge', { skip: !existsSync(PY) }, async () => {
+test('Python imaplib drives login, select, fetch, store, search, copy, expunge', { skip: !existsSync(PYTHON) }, async () => {
   const app = inst.app;
   const acc = await app.accounts.getAccount(ADMIN);
   const box = await app.mailStore.createMailbox(acc!.id, 'PyBox');
@@ -120,11 +118,7 @@ assert data == [b'(\\\\HasNoChildren) "/" PyBox'] or data == [b'(\\\\HasNoChildr
 M.logout()
 print('python-ok')
 `;
-  // Asynchronous: the server runs in this process and must keep answering.
-  const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(PY, ['-c', script], { timeout: 20_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }));
-  });
+  const r = await runProcess(PYTHON, ['-c', script], 20_000);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /python-ok/);
 });

@@ -1,5 +1,6 @@
 // Test helpers for the IMAP suites: a raw protocol client over a real socket (exact bytes in,
 // exact bytes out), a small corpus of messages, and an instance with an account.
+import { execFile } from 'node:child_process';
 import net from 'node:net';
 import tls from 'node:tls';
 import { ADMIN, ADMIN_PASSWORD, startInstance, type InstanceOptions, type TestInstance } from '../helpers/instance.js';
@@ -127,4 +128,18 @@ export const simpleMessage = (subject: string, body = 'Hello world') => msg([
 
 export function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Debian's python3, which the imaplib tests drive. */
+export const PYTHON = '/usr/bin/python3';
+
+/**
+ * Runs a program to its end and collects its output. Asynchronous: the server under test runs in
+ * this process and must keep answering meanwhile.
+ */
+export function runProcess(file: string, args: string[], timeout = 30_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(file, args, { timeout }, (err, stdout, stderr) =>
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }));
+  });
 }

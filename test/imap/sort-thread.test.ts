@@ -3,13 +3,12 @@
 // a chain deep enough to overflow a recursive walk), and exact responses on a crafted corpus
 // over a raw socket and from Python's imaplib sort()/thread().
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { baseSubject, type SortKeys } from '../../src/mime/sort-keys.js';
 import { formatThreads, threadReferences, type SortItem } from '../../src/sessions/imap/sort-thread.js';
 import type { TestInstance } from '../helpers/instance.js';
-import { ADMIN, ADMIN_PASSWORD, imapInstance, loggedIn, msg, type RawClient } from './helpers.js';
+import { ADMIN, ADMIN_PASSWORD, imapInstance, loggedIn, msg, type RawClient, PYTHON, runProcess } from './helpers.js';
 
 describe('base subject (RFC 5256 §2.1)', () => {
   const cases: Array<[string, string, boolean]> = [
@@ -187,8 +186,7 @@ describe('SORT and THREAD over the wire', () => {
   });
 });
 
-const PY = '/usr/bin/python3';
-test('Python imaplib sort() and thread()', { skip: !existsSync(PY) }, async () => {
+test('Python imaplib sort() and thread()', { skip: !existsSync(PYTHON) }, async () => {
   const script = `
 import imaplib
 M = imaplib.IMAP4('127.0.0.1', ${inst.ports.imap})
@@ -204,10 +202,7 @@ assert typ == 'OK' and data == [b'(1 (2)(6)(3))(4 5)(9 8)(7)'], data
 M.logout()
 print('python-ok')
 `;
-  const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(PY, ['-c', script], { timeout: 20_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }));
-  });
+  const r = await runProcess(PYTHON, ['-c', script], 20_000);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /python-ok/);
 });
