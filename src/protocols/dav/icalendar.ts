@@ -229,9 +229,13 @@ function instanceOf(c: Component, start: Time, startTzid: string | null, ctx: Ti
 /**
  * Instances of the object's `compName` components that may overlap `range` (null bounds are
  * open), in start order. `range` null walks the whole set up to MAX_ITERATIONS; the second
- * result says whether the walk was complete (false: infinite or capped).
+ * result says whether the walk was complete (false: infinite or capped). With a range start,
+ * a simple daily or weekly rule is walked from its last period before the range (see
+ * fastForward), not from DTSTART. `opts.any`: the caller only asks whether some instance
+ * overlaps; the walk stops at the first one, which is then the whole list.
  */
-export function instances(vcal: Component, compName: string, range: TimeRange | null, ctx: TimeCtx, maxWalk = MAX_ITERATIONS): { list: Instance[]; complete: boolean; cutAt?: number } {
+export function instances(vcal: Component, compName: string, range: TimeRange | null, ctx: TimeCtx, maxWalk = MAX_ITERATIONS,
+  opts: { any?: boolean } = {}): { list: Instance[]; complete: boolean; cutAt?: number } {
   const comps = vcal.getAllSubcomponents(compName.toLowerCase());
   const master = comps.find((c) => !c.getFirstProperty('recurrence-id'));
   const overrides = comps.filter((c) => c !== master);
@@ -249,7 +253,8 @@ export function instances(vcal: Component, compName: string, range: TimeRange | 
   } else if (master) {
     const st = propTime(master, 'dtstart', ctx)!;
     const ev = new ICAL.Event(master, { exceptions: overrides, strictExceptions: false });
-    const it = ev.iterator();
+    const from = range?.start != null ? fastForward(master, st, range.start, ctx) : null;
+    const it = from ? ev.iterator(from) : ev.iterator();
     let n = 0;
     for (let next = it.next(); next; next = it.next()) {
       if (++n > maxWalk) {
@@ -268,12 +273,15 @@ export function instances(vcal: Component, compName: string, range: TimeRange | 
       const item = det.item as InstanceType<typeof ICAL.Event>;
       const key = String(ridUtc);
       seen.add(key);
+      let inst: Instance;
       if (item.component !== master) {
         const ost = propTime(item.component, 'dtstart', ctx);
-        out.push(instanceOf(item.component, ost?.t ?? next, ost?.tzid ?? st.tzid, ctx, ridUtc, null, next));
+        inst = instanceOf(item.component, ost?.t ?? next, ost?.tzid ?? st.tzid, ctx, ridUtc, null, next);
       } else {
-        out.push(instanceOf(master, next, st.tzid, ctx, ridUtc, next, next));
+        inst = instanceOf(master, next, st.tzid, ctx, ridUtc, next, next);
       }
+      if (opts.any && range && overlaps(inst, range)) return { list: [inst], complete: false };
+      out.push(inst);
     }
     if (n <= MAX_ITERATIONS && complete && rangeEnd === null) {
       // ran to the end of a finite rule
@@ -291,6 +299,49 @@ export function instances(vcal: Component, compName: string, range: TimeRange | 
   }
   out.sort((a, b) => a.start - b.start);
   return { list: range ? out.filter((i) => overlaps(i, range)) : out, complete, cutAt };
+}
+
+/**
+ * Where to start walking a VEVENT's rule so that no instance that could overlap a range
+ * starting at `rangeStart` is skipped, or null to walk from DTSTART. Only for rules whose
+ * instances repeat with a fixed period of wall-clock days: one RRULE, FREQ=DAILY or WEEKLY,
+ * no COUNT (it counts from DTSTART), no RDATE, no BY-part but BYDAY without ordinals, and a
+ * DTSTART that is itself an instance (the set of an unsynchronised DTSTART is undefined,
+ * RFC 5545 §3.8.5.3). The new start is DTSTART plus whole periods (INTERVAL days, or
+ * INTERVAL weeks, or INTERVAL weeks for a daily rule restricted by BYDAY), in DTSTART's own
+ * zone, so every later instance is the same as walked from DTSTART; EXDATE and overridden
+ * instances apply as before (overrides of skipped instances are placed by the caller at
+ * their own DTSTART). A far range (a query for 2099, or a client's open-ended "from now")
+ * otherwise walks every week since DTSTART, per object.
+ */
+function fastForward(master: Component, st: { t: Time; utc: number; tzid: string | null }, rangeStart: number, ctx: TimeCtx): Time | null {
+  if (master.name !== 'vevent' || master.getFirstProperty('rdate')) return null;
+  const rules = master.getAllProperties('rrule');
+  if (rules.length !== 1) return null;
+  const rule = rules[0]!.getFirstValue() as InstanceType<typeof ICAL.Recur>;
+  if (!rule || rule.count || (rule.freq !== 'DAILY' && rule.freq !== 'WEEKLY')) return null;
+  const parts = Object.keys(rule.parts ?? {}).filter((k) => (rule.parts as Record<string, unknown[]>)[k]?.length);
+  if (parts.some((k) => k !== 'BYDAY')) return null;
+  const interval = Math.max(1, rule.interval || 1);
+  let periodDays = rule.freq === 'WEEKLY' ? 7 * interval : interval;
+  const byday = (rule.parts as Record<string, string[]>).BYDAY ?? [];
+  if (byday.length) {
+    if (byday.some((d) => !/^(SU|MO|TU|WE|TH|FR|SA)$/.test(d))) return null;
+    const dow = ['SU', 'MO', 'TU', 'WE', 'TH', 'FR', 'SA'][st.t.dayOfWeek() - 1];
+    if (!byday.includes(dow!)) return null;
+    if (rule.freq === 'DAILY') periodDays = 7 * interval;
+  }
+  const first = instanceOf(master, st.t, st.tzid, ctx, null, null);
+  if (!Number.isFinite(first.end)) return null;
+  // Instances starting before this cannot reach the range: the master's duration, DST and
+  // floating-zone slack, a day to spare.
+  let target = rangeStart - (first.end - first.start) - FLOATING_SLACK_MS - 2 * DAY;
+  if (rule.until) target = Math.min(target, toUtc(rule.until, st.tzid, ctx) - 2 * DAY);
+  const periods = Math.floor((target - st.utc) / (periodDays * DAY));
+  if (!(periods >= 1)) return null;
+  const from = st.t.clone();
+  from.adjust(periods * periodDays, 0, 0, 0);
+  return from;
 }
 
 function isExcluded(master: Component, ridUtc: number, ctx: TimeCtx): boolean {
@@ -403,7 +454,7 @@ function compMatches(parent: Component, f: CompFilter, vcal: Component, ctx: Tim
   if (f.isNotDefined) return subs.length === 0;
   if (!subs.length) return false;
   if (f.timeRange && ['VEVENT', 'VTODO', 'VJOURNAL'].includes(f.name) && parent === vcal) {
-    if (!instances(vcal, f.name, f.timeRange, ctx).list.length) return false;
+    if (!instances(vcal, f.name, f.timeRange, ctx, MAX_ITERATIONS, { any: true }).list.length) return false;
   } else if (f.timeRange && f.name === 'VFREEBUSY') {
     if (!subs.some((s) => freebusyComponentOverlaps(s, f.timeRange!, ctx))) return false;
   }
