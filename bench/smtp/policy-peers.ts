@@ -277,6 +277,8 @@ export interface InProcessStep { stats: Stats; verdicts: string[]; /** bench-pro
  */
 export async function timeStepsInProcess(o: {
   policy: PolicyConfig; hostname: string; localDomain: string; raw: Buffer; sender: string; recipient: string; heloName: string; n: number;
+  /** Untimed runs of each chain first (default 1). */
+  warmup?: number;
 }): Promise<Record<string, InProcessStep>> {
   const p = o.policy;
   const resolver = createPolicyResolver(p.dnsServers, p.dnsTimeoutMs, p.dnsCache);
@@ -296,7 +298,7 @@ export async function timeStepsInProcess(o: {
   for (const [name, chain] of runs) {
     const times: number[] = [];
     const verdicts = new Set<string>();
-    await runPipeline(chain, facts); // warm-up (JIT, first connection)
+    for (let i = 0; i < Math.max(1, o.warmup ?? 1); i++) await runPipeline(chain, facts); // warm-up (JIT, first connection)
     const cpu0 = process.cpuUsage();
     for (let i = 0; i < o.n; i++) {
       const t = performance.now();
@@ -383,3 +385,72 @@ export const haveDaemons = (): string[] => [
   ...(existsSync('/usr/sbin/clamd') || existsSync('/usr/bin/clamd') ? [] : ['clamav-daemon']),
   ...(existsSync('/etc/spamassassin/v320.pre') ? [] : ['spamassassin']),
 ];
+
+// ------------------------------------------------------------------ instant daemons
+
+export interface InstantDaemons { spamdPort: number; clamdPort: number; requests(): number; stop(): Promise<void> }
+
+/**
+ * Stand-ins for spamd and clamd that answer every request at once with a clean verdict, in the
+ * bench process, speaking the same wire protocols (SPAMC/1.5 SYMBOLS: "Spam: False ; 0.0 / 5.0";
+ * clamd IDSESSION + INSTREAM: "<id>: stream: OK"). Not a test of anything: with them, a run
+ * with the policy on is not paced by spamd, so the server is busy rather than waking up from a
+ * wait for every message, and on − off is the filters' own CPU at the server's full speed.
+ */
+export async function startInstantDaemons(): Promise<InstantDaemons> {
+  let requests = 0;
+  const open = new Set<net.Socket>();
+  const track = (s: net.Socket) => { open.add(s); s.on('close', () => open.delete(s)); };
+  const spamd = net.createServer({ allowHalfOpen: true }, (s) => {
+    track(s);
+    s.on('error', () => s.destroy());
+    s.on('data', () => undefined);
+    s.on('end', () => {
+      requests++;
+      const body = 'NO_RECEIVED,NO_RELAYS';
+      s.end(`SPAMD/1.1 0 EX_OK\r\nContent-length: ${body.length}\r\nSpam: False ; 0.0 / 5.0\r\n\r\n${body}`);
+    });
+  });
+  const clamd = net.createServer((s) => {
+    track(s);
+    s.on('error', () => s.destroy());
+    let buf: Buffer = Buffer.alloc(0);
+    let id = 0;
+    let inStream = false;
+    s.on('data', (d: Buffer) => {
+      buf = buf.length ? Buffer.concat([buf, d]) : d;
+      for (;;) {
+        if (!inStream) {
+          const nul = buf.indexOf(0);
+          if (nul === -1) return;
+          const cmd = buf.subarray(0, nul).toString('latin1');
+          buf = buf.subarray(nul + 1);
+          if (cmd === 'zINSTREAM') { inStream = true; id++; continue; }
+          if (cmd === 'zEND') { s.end(); return; }
+          if (cmd === 'zPING') { s.write(`${++id}: PONG\0`); continue; }
+          continue; // zIDSESSION
+        }
+        if (buf.length < 4) return;
+        const n = buf.readUInt32BE(0);
+        if (buf.length < 4 + n) return;
+        buf = buf.subarray(4 + n);
+        if (n === 0) {
+          inStream = false;
+          requests++;
+          s.write(`${id}: stream: OK\0`);
+        }
+      }
+    });
+  });
+  const listen = (srv: net.Server) => new Promise<number>((resolve, reject) => {
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => resolve((srv.address() as net.AddressInfo).port));
+  });
+  const [spamdPort, clamdPort] = [await listen(spamd), await listen(clamd)];
+  const stop = async () => {
+    for (const s of open) s.destroy();
+    for (const srv of [spamd, clamd]) await new Promise<void>((r) => { srv.close(() => r()); });
+  };
+  onCleanup('instant daemons', () => { void stop(); });
+  return { spamdPort, clamdPort, requests: () => requests, stop };
+}

@@ -19,7 +19,7 @@ import { openIdleConnections } from './idle.js';
 import { setupPochtamt, type Pochtamt } from './pochtamt.js';
 import {
   haveDaemons, type InProcessStep, messageSigner, policyConfig, startClamd, startDns, startSpamd, stats, STEPS, timeDaemonsAlone, tracedSteps,
-  type AloneResult, type Daemon, type Dns, type Stats, type TracedSteps,
+  startInstantDaemons, type AloneResult, type Daemon, type Dns, type Stats, type TracedSteps,
 } from './policy-peers.js';
 import { startPostfixDovecot, type PostfixDovecot } from './postfix-dovecot.js';
 
@@ -45,10 +45,14 @@ interface Options {
   spamdChildren: number;
   daemonRequests: number;
   stepRuns: number;
+  /** Unmeasured messages sent to every server before each measured run (JIT, caches, connections). */
+  warmup: number;
 }
 
-type ServerName = 'pochtamt' | 'pochtamt-policy' | 'postfix';
-const SERVER_LABELS: Record<ServerName, string> = { pochtamt: 'Pochtamt', 'pochtamt-policy': 'Pochtamt + policy', postfix: 'Postfix -> Dovecot' };
+type ServerName = 'pochtamt' | 'pochtamt-policy' | 'pochtamt-policy-instant' | 'postfix';
+const SERVER_LABELS: Record<ServerName, string> = {
+  pochtamt: 'Pochtamt', 'pochtamt-policy': 'Pochtamt + policy', 'pochtamt-policy-instant': 'Pochtamt + policy, instant daemons', postfix: 'Postfix -> Dovecot',
+};
 
 const HELP = `Usage: npm run bench:smtp [-- options]     (or node dist/bench/smtp/run.js [options])
 
@@ -68,6 +72,8 @@ const HELP = `Usage: npm run bench:smtp [-- options]     (or node dist/bench/smt
   --spamd-children N   spamd children in --policy mode (BENCH_SPAMD_CHILDREN, default: CPUs, at least 2)
   --daemon-requests N  requests to spamd and clamd alone, per size and concurrency (BENCH_DAEMON_REQUESTS, default 200)
   --step-runs N    times each filter step is run alone in the bench process, per size (BENCH_STEP_RUNS, default 100)
+  --warmup N       unmeasured messages sent to every server before each measured run, and filter-step
+                   runs before each timed one (BENCH_WARMUP, default 200 with --policy, else 0)
 `;
 
 function parseSize(s: string): number {
@@ -78,7 +84,7 @@ function parseSize(s: string): number {
 }
 
 const KNOWN_FLAGS = ['messages', 'sessions', 'sizes', 'idle', 'only', 'reconnect', 'stall', 'keep', 'json', 'help',
-  'policy', 'spamd-children', 'daemon-requests', 'step-runs'];
+  'policy', 'spamd-children', 'daemon-requests', 'step-runs', 'warmup'];
 
 function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
   const { str, int, bool } = parseFlags(argv, env, { known: KNOWN_FLAGS, booleans: ['reconnect', 'keep', 'help', 'policy'], help: HELP });
@@ -99,6 +105,10 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
     spamdChildren: int('spamd-children', 'BENCH_SPAMD_CHILDREN', Math.max(2, os.cpus().length), 1),
     daemonRequests: int('daemon-requests', 'BENCH_DAEMON_REQUESTS', 200, 1),
     stepRuns: int('step-runs', 'BENCH_STEP_RUNS', 100, 1),
+    // The filters run a lot of library code (mailauth, MIME, the daemon clients) that a fresh
+    // process has not compiled yet: without a warm-up, a few hundred messages measure V8's
+    // compilers as much as the filters (the compiler threads' CPU counts in the server's).
+    warmup: int('warmup', 'BENCH_WARMUP', bool('policy', 'BENCH_POLICY') ? 200 : 0, 0),
   };
 }
 
@@ -340,7 +350,7 @@ async function measurePolicyPeers(o: Options, peers: PolicyPeers, dataDir: strin
     const raw = peers.messages.get(size)!;
     say(`Timing each filter step in a process of its own (${o.stepRuns} runs, ${sizeLabel(size)})...`);
     const inProcess = await timeStepsInChild(dataDir, {
-      policy: cfg.policy, hostname: cfg.hostname, localDomain: DOMAIN, raw: raw.toString('base64'), sender: SENDER, recipient: RECIPIENT, heloName: HELO, n: o.stepRuns,
+      policy: cfg.policy, hostname: cfg.hostname, localDomain: DOMAIN, raw: raw.toString('base64'), sender: SENDER, recipient: RECIPIENT, heloName: HELO, n: o.stepRuns, warmup: o.warmup,
     });
     const alone: AloneResult[] = [];
     const common = { spamdPort: peers.spamd.port, clamdPort: peers.clamd.port, raw, recipient: RECIPIENT, cpu: peers.daemonCpu };
@@ -429,6 +439,11 @@ function printPolicyReport(o: Options, peers: PolicyPeers, results: RunResult[],
     w(`           (spamd + clamd used ${ms(on?.daemonCpuSeconds != null && on.stored ? (on.daemonCpuSeconds * 1000) / on.stored : null)} ms/msg of CPU besides)`);
     if (paced) {
       w(`  CPU, same pace: on - off paced like it (smtp-source -w ${paced.pacedWait}, ${fmt(paced.storeRate)} msg/s) = ${ms(cpuMs(on))} - ${ms(cpuMs(paced))} = ${ms(cpuPaced)} ms${verdict(cpuPaced)}`);
+    }
+    const instant = results.find((r) => r.size === sz.size && r.server === 'pochtamt-policy-instant');
+    if (instant) {
+      const cpuInstant = cpuMs(instant) !== null && cpuMs(off) !== null ? cpuMs(instant)! - cpuMs(off)! : null;
+      w(`  CPU, full speed: on with instant stand-ins for spamd and clamd (${fmt(instant.storeRate)} msg/s) - off (${fmt(off?.storeRate ?? null)} msg/s) = ${ms(cpuMs(instant))} - ${ms(cpuMs(off))} = ${ms(cpuInstant)} ms${verdict(cpuInstant)}`);
     }
     w(`  Latency, one message at a time: own steps dnsbl ${ms(ip('dnsbl'))} + sender-auth ${ms(ip('sender-auth'))} + attachments ${ms(ip('attachments'))}`);
     w(`           + clamav step - clamd alone ${ms(clientClam)} + spamassassin step - spamd alone ${ms(clientSpam)} = ${ms(own + clientClam + clientSpam)} ms${verdict(own + clientClam + clientSpam)} (p50s)`);
@@ -531,6 +546,28 @@ async function main(): Promise<void> {
         memory: { start: () => { sampler2 = sampleRss(q.pid, 100); }, stop: () => sampler2?.stop() ?? 0 },
         alive: () => q.alive(),
       });
+
+      // The same policy against daemons that answer at once: the run is not paced by spamd,
+      // so its CPU per message is the filters' own work at the server's full speed.
+      const instant = await startInstantDaemons();
+      say('Starting Pochtamt with the policy on and instant stand-ins for spamd and clamd...');
+      const idir = path.join(dir, 'policy-instant');
+      mkdirSync(idir, { mode: 0o755 });
+      const qi = await setupPochtamt({
+        dir: idir, port: await freePort(), domain: DOMAIN, user: RECIPIENT, password: 'bench-password', maxFds, cleanupName: 'pochtamt server (policy, instant daemons)',
+        edit: (cfg) => { cfg.policy = policyConfig({ dns: pp.dns.server, spamdPort: instant.spamdPort, clamdPort: instant.clamdPort }); },
+      }, say);
+      say(`  pid ${qi.pid}, MX on 127.0.0.1:${qi.port} (${qi.via}); spamd stand-in on 127.0.0.1:${instant.spamdPort}, clamd stand-in on 127.0.0.1:${instant.clamdPort}`);
+      await sleep(1000);
+      let sampler3: { stop(): number } | null = null;
+      targets.push({
+        name: 'pochtamt-policy-instant', label: SERVER_LABELS['pochtamt-policy-instant'], port: qi.port, pollMs: 50,
+        count: () => qi.storedCount(),
+        doneAt: (detected) => detected,
+        pids: () => [qi.pid],
+        memory: { start: () => { sampler3 = sampleRss(qi.pid, 100); }, stop: () => sampler3?.stop() ?? 0 },
+        alive: () => qi.alive(),
+      });
     }
   }
 
@@ -568,6 +605,11 @@ async function main(): Promise<void> {
         const c0 = cpuSeconds(t.pids());
         await sleep(3000);
         idleCpuPerSecond = (cpuSeconds(t.pids()) - c0) / 3;
+      }
+      if (o.warmup) {
+        say(`  warm-up: ${o.warmup} messages, not measured`);
+        await measure({ ...o, messages: o.warmup }, t, size, false, peers?.files.get(size));
+        await sleep(2000);
       }
       const daemonCpu0 = peers ? peers.daemonCpu() : 0;
       const r = await measure(o, t, size, progress, peers?.files.get(size));
