@@ -51,7 +51,18 @@ test('NXDOMAIN is cached for negativeTtlSeconds and rethrown with its code', asy
   let t = 0;
   const cache = new PolicyDnsCache(resolverLookup([dns.server], 2000), { ...DEFAULT_DNS_CACHE, negativeTtlSeconds: 30 }, () => t);
   const n0 = asked('missing.test');
-  for (let i = 0; i < 3; i++) await assert.rejects(cache.resolve('missing.test', 'TXT'), (e: NodeJS.ErrnoException) => e.code === 'ENOTFOUND');
+  const limit = Error.stackTraceLimit;
+  const errors: Array<NodeJS.ErrnoException & { hostname?: string }> = [];
+  for (let i = 0; i < 3; i++) await cache.resolve('missing.test', 'TXT').catch((e: NodeJS.ErrnoException) => { errors.push(e); });
+  assert.equal(errors.length, 3);
+  for (const e of errors) {
+    assert.ok(e instanceof Error);
+    assert.equal(e.code, 'ENOTFOUND');
+    assert.equal(e.hostname, 'missing.test');
+    assert.match(e.message, /missing\.test/);
+  }
+  assert.notEqual(errors[1], errors[2], 'every caller gets its own error');
+  assert.equal(Error.stackTraceLimit, limit, 'the copies are made without a stack, and the limit is restored');
   assert.equal(asked('missing.test') - n0, 1);
   t += 31_000;
   await assert.rejects(cache.resolve('missing.test', 'TXT'), (e: NodeJS.ErrnoException) => e.code === 'ENOTFOUND');
