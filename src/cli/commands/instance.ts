@@ -6,6 +6,7 @@ import { CONFIG_FILE } from '../../config/config.js';
 import { initInstance } from '../../instance/init.js';
 import { startServer } from '../../instance/server.js';
 import { dataDirOf, readPassword, UsageError } from '../context.js';
+import { tuneServerHeap } from '../heap.js';
 
 export function register(program: Command): void {
   program.command('init')
@@ -55,6 +56,7 @@ async function runInit(dataDir: string, o: Omit<Parameters<typeof initInstance>[
 }
 
 async function serve(dataDir: string): Promise<void> {
+  tuneServerHeap();
   const server = await startServer({ dataDir });
   const summary = Object.entries(server.ports).map(([k, v]) => `${k}=${v}`).join(' ');
   server.app.log.info({ event: 'server.started', ports: server.ports }, `pochtamt serving ${dataDir}: ${summary}`);
