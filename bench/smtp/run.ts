@@ -163,6 +163,19 @@ interface RunResult {
   pacedWait?: number;
 }
 
+/** A Pochtamt instance as a measured target: stored count from its store, RSS sampled every 100 ms. */
+function pochtamtTarget(name: 'pochtamt' | 'pochtamt-policy' | 'pochtamt-policy-instant', p: Pochtamt): Target {
+  let sampler: { stop(): number } | null = null;
+  return {
+    name, label: SERVER_LABELS[name], port: p.port, pollMs: 50,
+    count: () => p.storedCount(),
+    doneAt: (detected) => detected,
+    pids: () => [p.pid],
+    memory: { start: () => { sampler = sampleRss(p.pid, 100); }, stop: () => sampler?.stop() ?? 0 },
+    alive: () => p.alive(),
+  };
+}
+
 interface Target {
   name: ServerName;
   label: string;
@@ -515,15 +528,7 @@ async function main(): Promise<void> {
       say(idleReport.join('\n'));
     }
 
-    let sampler: { stop(): number } | null = null;
-    targets.push({
-      name: 'pochtamt', label: 'Pochtamt', port: p.port, pollMs: 50,
-      count: () => p.storedCount(),
-      doneAt: (detected) => detected,
-      pids: () => [p.pid],
-      memory: { start: () => { sampler = sampleRss(p.pid, 100); }, stop: () => sampler?.stop() ?? 0 },
-      alive: () => p.alive(),
-    });
+    targets.push(pochtamtTarget('pochtamt', p));
 
     if (peers) {
       const pp = peers;
@@ -537,15 +542,7 @@ async function main(): Promise<void> {
       const q = pochtamtPolicy;
       say(`  pid ${q.pid}, MX on 127.0.0.1:${q.port} (${q.via}); data ${q.dataDir}`);
       await sleep(1000);
-      let sampler2: { stop(): number } | null = null;
-      targets.push({
-        name: 'pochtamt-policy', label: 'Pochtamt + policy', port: q.port, pollMs: 50,
-        count: () => q.storedCount(),
-        doneAt: (detected) => detected,
-        pids: () => [q.pid],
-        memory: { start: () => { sampler2 = sampleRss(q.pid, 100); }, stop: () => sampler2?.stop() ?? 0 },
-        alive: () => q.alive(),
-      });
+      targets.push(pochtamtTarget('pochtamt-policy', q));
 
       // The same policy against daemons that answer at once: the run is not paced by spamd,
       // so its CPU per message is the filters' own work at the server's full speed.
@@ -559,15 +556,7 @@ async function main(): Promise<void> {
       }, say);
       say(`  pid ${qi.pid}, MX on 127.0.0.1:${qi.port} (${qi.via}); spamd stand-in on 127.0.0.1:${instant.spamdPort}, clamd stand-in on 127.0.0.1:${instant.clamdPort}`);
       await sleep(1000);
-      let sampler3: { stop(): number } | null = null;
-      targets.push({
-        name: 'pochtamt-policy-instant', label: SERVER_LABELS['pochtamt-policy-instant'], port: qi.port, pollMs: 50,
-        count: () => qi.storedCount(),
-        doneAt: (detected) => detected,
-        pids: () => [qi.pid],
-        memory: { start: () => { sampler3 = sampleRss(qi.pid, 100); }, stop: () => sampler3?.stop() ?? 0 },
-        alive: () => qi.alive(),
-      });
+      targets.push(pochtamtTarget('pochtamt-policy-instant', qi));
     }
   }
 
