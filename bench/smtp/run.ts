@@ -1,7 +1,7 @@
 // SMTP benchmark: messages per second accepted *and stored* (end to end) by Pochtamt, side by
 // side with Postfix relaying to Dovecot LMTP, with the same load from Postfix's smtp-source.
 // See bench/README.md. Usage: npm run bench:smtp [-- --messages 2000 --sizes 4k,100k ...]
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -205,24 +205,45 @@ async function measure(o: Options, t: Target, size: number, progress: boolean, m
   const base = t.count();
   const want = base + o.messages;
   const exactBase = t.exactCount?.() ?? base;
-  /** count() reached the target; confirm with the exact count where there is one. */
+  /** count() reached the target; confirmed with the exact count where there is one. */
   const confirmed = () => !t.exactCount || t.exactCount() - exactBase >= o.messages;
   let lastExactCheck = 0;
-  const args = smtpSourceArgs(o, size, t.port, messageFile, waitSeconds);
   const result: RunResult = {
     server: t.name, size, messages: o.messages, stored: 0, acceptSeconds: null, storeSeconds: null,
     acceptRate: null, storeRate: null, peakMemKiB: 0, cpuSeconds: null, error: null,
   };
+  // Paced (waitSeconds): one smtp-source per session, each sending its share with -w, their
+  // starts spread over one wait, so messages arrive one at a time at an even rate, as they
+  // leave spamd in the run with the filters. One smtp-source with -w would keep its sessions
+  // in step and hand the server all of them at once every wait (one group commit for all).
+  const share = (i: number) => Math.floor(o.messages / o.sessions) + (i < o.messages % o.sessions ? 1 : 0);
+  const jobs = waitSeconds
+    ? Array.from({ length: Math.min(o.sessions, o.messages) }, (_, i) => ({
+      delayMs: Math.round((i * waitSeconds * 1000) / o.sessions),
+      args: smtpSourceArgs({ ...o, sessions: 1, messages: share(i) }, size, t.port, messageFile, waitSeconds),
+    }))
+    : [{ delayMs: 0, args: smtpSourceArgs(o, size, t.port, messageFile) }];
   t.memory.start();
   const cpuStart = cpuSeconds(t.pids());
   const start = Date.now();
-  const src = spawn('smtp-source', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const killSrc = onCleanup('smtp-source', () => { if (src.exitCode === null) src.kill('SIGKILL'); });
   let srcOut = '';
-  src.stdout.on('data', (d: Buffer) => { srcOut += d.toString(); });
-  src.stderr.on('data', (d: Buffer) => { srcOut += d.toString(); });
+  const exits: Array<{ code: number | null; at: number }> = [];
   let srcExit: { code: number | null; at: number } | null = null;
-  src.once('exit', (code) => { srcExit = { code, at: Date.now() }; });
+  const procs: ChildProcess[] = [];
+  const timers = jobs.map((j) => setTimeout(() => {
+    const src = spawn('smtp-source', j.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    procs.push(src);
+    src.stdout!.on('data', (d: Buffer) => { srcOut += d.toString(); });
+    src.stderr!.on('data', (d: Buffer) => { srcOut += d.toString(); });
+    src.once('exit', (code) => {
+      exits.push({ code, at: Date.now() });
+      if (exits.length === jobs.length) srcExit = { code: exits.find((e) => e.code !== 0)?.code ?? 0, at: Date.now() };
+    });
+  }, j.delayMs));
+  const killSrc = onCleanup('smtp-source', () => {
+    timers.forEach(clearTimeout);
+    for (const src of procs) if (src.exitCode === null) src.kill('SIGKILL');
+  });
 
   let last = base;
   let lastChange = Date.now();
@@ -257,7 +278,6 @@ async function measure(o: Options, t: Target, size: number, progress: boolean, m
   // Let smtp-source finish (it normally has, since the last message is stored after its 250).
   const waitUntil = Date.now() + 30_000;
   while (!srcExit && Date.now() < waitUntil) await sleep(20);
-  if (src.exitCode === null) src.kill('SIGKILL');
   killSrc();
   result.peakMemKiB = t.memory.stop();
   result.stored = t.exactCount ? t.exactCount() - exactBase : t.count() - base;
@@ -401,7 +421,7 @@ function printPolicyReport(o: Options, peers: PolicyPeers, results: RunResult[],
   }
   w('');
   for (const l of tableLines(['Size', 'Stored/s off', 'Stored/s on', 'on/off', 'CPU ms/msg off', 'CPU ms/msg on', 'Pochtamt +CPU ms/msg', 'spamd+clamd CPU ms/msg'], rows, (i) => i < 1)) w(l);
-  w('(Pochtamt CPU ms/msg here: less its idle CPU over the run\'s time, measured for 3 s before each run: '
+  w('(Pochtamt CPU ms/msg here: less its idle CPU over the run\'s time, measured for 3 s after the warm-up, before each run: '
     + results.filter((r) => r.idleCpuPerSecond !== undefined).map((r) => `${SERVER_LABELS[r.server]} ${sizeLabel(r.size)} ${((r.idleCpuPerSecond ?? 0) * 1000).toFixed(1)} ms/s`).join(', ') + ')');
 
   for (const sz of rep.sizes) {
@@ -451,7 +471,7 @@ function printPolicyReport(o: Options, peers: PolicyPeers, results: RunResult[],
     w(`  CPU:     Pochtamt server CPU ms/msg with the policy on - off = ${ms(cpuOwn)} ms${verdict(cpuOwn)}`);
     w(`           (spamd + clamd used ${ms(on?.daemonCpuSeconds != null && on.stored ? (on.daemonCpuSeconds * 1000) / on.stored : null)} ms/msg of CPU besides)`);
     if (paced) {
-      w(`  CPU, same pace: on - off paced like it (smtp-source -w ${paced.pacedWait}, ${fmt(paced.storeRate)} msg/s) = ${ms(cpuMs(on))} - ${ms(cpuMs(paced))} = ${ms(cpuPaced)} ms${verdict(cpuPaced)}`);
+      w(`  CPU, same pace: on - off paced like it (${o.sessions} x smtp-source -s 1 -w ${paced.pacedWait}, starts spread over ${paced.pacedWait} s; ${fmt(paced.storeRate)} msg/s) = ${ms(cpuMs(on))} - ${ms(cpuMs(paced))} = ${ms(cpuPaced)} ms${verdict(cpuPaced)}`);
     }
     const instant = results.find((r) => r.size === sz.size && r.server === 'pochtamt-policy-instant');
     if (instant) {
@@ -589,16 +609,18 @@ async function main(): Promise<void> {
       say(`Run: ${t.label}, ${sizeLabel(size)} body, ${o.messages} messages, ${o.sessions} sessions...`);
       const since = Date.now();
       let idleCpuPerSecond: number | undefined;
-      if (peers && t.name !== 'postfix') {
-        // A slow run (spamd bound) adds the server's idle CPU (timers, trace flushes) to every message: measure it.
-        const c0 = cpuSeconds(t.pids());
-        await sleep(3000);
-        idleCpuPerSecond = (cpuSeconds(t.pids()) - c0) / 3;
-      }
       if (o.warmup) {
         say(`  warm-up: ${o.warmup} messages, not measured`);
         await measure({ ...o, messages: o.warmup }, t, size, false, peers?.files.get(size));
         await sleep(2000);
+      }
+      if (peers && t.name !== 'postfix') {
+        // A slow run (spamd bound) adds the server's idle CPU (timers, trace flushes) to every
+        // message: measure it, after the warm-up (in the first seconds after its start the
+        // server still compiles and collects, which is not what it uses while idle).
+        const c0 = cpuSeconds(t.pids());
+        await sleep(3000);
+        idleCpuPerSecond = (cpuSeconds(t.pids()) - c0) / 3;
       }
       const daemonCpu0 = peers ? peers.daemonCpu() : 0;
       const r = await measure(o, t, size, progress, peers?.files.get(size));
@@ -619,7 +641,7 @@ async function main(): Promise<void> {
     const off = targets.find((t) => t.name === 'pochtamt');
     if (peers && on?.storeRate && off) {
       const wait = Math.max(1, Math.round(o.sessions / on.storeRate));
-      say(`Run: ${off.label}, ${sizeLabel(size)} body, paced like the run with the policy (smtp-source -w ${wait})...`);
+      say(`Run: ${off.label}, ${sizeLabel(size)} body, paced like the run with the policy (${o.sessions} x smtp-source -s 1 -w ${wait}, starts spread over ${wait} s)...`);
       const c0 = cpuSeconds(off.pids());
       await sleep(3000);
       const idle = (cpuSeconds(off.pids()) - c0) / 3;
