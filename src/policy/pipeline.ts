@@ -27,7 +27,14 @@ export interface FilterStep {
   readonly timeoutMs: number;
   /** Verdict when the step throws or times out (default: tempfail 451 4.7.1). */
   readonly onFailure?: Verdict;
-  run(facts: MessageFacts, sofar: PipelineResult): Promise<Verdict>;
+  /**
+   * Optional: begins the step's I/O when the pipeline starts, before the earlier steps run, so
+   * that the daemon works while they do and run() finds the answer waiting instead of idling
+   * for it. Only for work that costs little when an earlier step ends the chain (a virus scan,
+   * not a spamd check); the result is then dropped. run() receives what this returned.
+   */
+  start?(facts: MessageFacts): Promise<unknown> | null;
+  run(facts: MessageFacts, sofar: PipelineResult, started?: Promise<unknown>): Promise<Verdict>;
   /** Releases what the step holds open (daemon connections); called when the instance stops. */
   close?(): void;
 }
@@ -47,12 +54,25 @@ const DEFAULT_FAILURE: Verdict = { action: 'tempfail', code: 451, enhanced: '4.7
 
 export async function runPipeline(steps: readonly FilterStep[], facts: MessageFacts): Promise<PipelineResult> {
   const result: PipelineResult = { final: { action: 'accept' }, headers: [], junk: false, steps: [] };
+  const early = new Map<FilterStep, Promise<unknown>>();
+  for (const step of steps) {
+    if (!step.start) continue;
+    try {
+      const p = step.start(facts);
+      if (p) {
+        p.catch(() => undefined); // awaited by run(), or dropped when the chain ends before it
+        early.set(step, p);
+      }
+    } catch {
+      // run() starts it again and reports the failure
+    }
+  }
   for (const step of steps) {
     const started = Date.now();
     let verdict: Verdict;
     let failed: string | undefined;
     try {
-      verdict = await withTimeout(step.run(facts, result), step.timeoutMs, step.name);
+      verdict = await withTimeout(step.run(facts, result, early.get(step)), step.timeoutMs, step.name);
     } catch (e) {
       failed = (e as Error).message;
       verdict = step.onFailure ?? DEFAULT_FAILURE;

@@ -52,3 +52,44 @@ test('a step that throws or hangs fails closed (tempfail) unless configured to f
   const open = await runPipeline([step('dnsbl', async () => { throw new Error('dns'); }, 50, { action: 'accept' })], facts);
   assert.equal(open.final.action, 'accept');
 });
+
+test('a step with start() begins before the earlier steps and run() gets what it started', async () => {
+  const order: string[] = [];
+  const early: FilterStep = {
+    name: 'scan', timeoutMs: 200,
+    start: () => { order.push('scan.start'); return Promise.resolve('clean'); },
+    run: async (_f, _s, started) => { order.push(`scan.run:${String(await started)}`); return { action: 'accept' }; },
+  };
+  const first = step('auth', async () => { order.push('auth.run'); return { action: 'accept' }; });
+  const r = await runPipeline([first, early], facts);
+  assert.equal(r.final.action, 'accept');
+  assert.deepEqual(order, ['scan.start', 'auth.run', 'scan.run:clean']);
+
+  // The chain ends before the step: run() is not called, and the started work failing later
+  // is not an unhandled rejection (node:test would report it).
+  let ran = false;
+  let rejectLater!: (e: Error) => void;
+  const dropped: FilterStep = {
+    name: 'scan', timeoutMs: 200,
+    start: () => new Promise((_resolve, rej) => { rejectLater = rej; }),
+    run: async () => { ran = true; return { action: 'accept' }; },
+  };
+  const stopped = await runPipeline([step('auth', reject(550, '5.7.1', 'forged')), dropped], facts);
+  assert.equal(stopped.final.action, 'reject');
+  assert.equal(ran, false);
+  const unhandled: unknown[] = [];
+  const onUnhandled = (e: unknown) => unhandled.push(e);
+  process.on('unhandledRejection', onUnhandled);
+  rejectLater(new Error('clamd went away'));
+  await new Promise((r) => setTimeout(r, 20));
+  process.off('unhandledRejection', onUnhandled);
+  assert.deepEqual(unhandled, []);
+
+  // start() throwing is not fatal: run() does the work itself.
+  const recovered = await runPipeline([{
+    name: 'scan', timeoutMs: 200,
+    start: () => { throw new Error('no pool'); },
+    run: async (_f, _s, started) => (started === undefined ? { action: 'tag', headers: [], reason: 'scanned in run' } : { action: 'accept' }),
+  }], facts);
+  assert.equal(recovered.steps[0]!.verdict.action, 'tag');
+});
