@@ -102,3 +102,20 @@ export async function schedulingOwner(ctx: DavContext, owner: AccountEntity): Pr
   if (owner.id === ctx.user.id) return owner;
   return (await ctx.gw.proxyAccess(ctx.user.id, owner.id)) === 'read-write' ? owner : null;
 }
+
+/**
+ * For loops that evaluate many objects synchronously (parsing, recurrence expansion): call
+ * after each object; it yields to the event loop once `ms` have passed since the last yield,
+ * so one large REPORT does not stall every other session of the process.
+ */
+export function loopPacer(ms = 20): () => Promise<void> | null {
+  let last = performance.now();
+  return () => {
+    const now = performance.now();
+    if (now - last < ms) return null;
+    return new Promise<void>((resolve) => setImmediate(() => {
+      last = performance.now();
+      resolve();
+    }));
+  };
+}

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import ICAL from 'ical.js';
-import { instances, matchesFilter } from '../../src/protocols/dav/icalendar.js';
+import { instances, matchesFilter, MAX_ITERATIONS, REQUEST_WALK_BUDGET, walkBudget, WalkBudgetExceeded } from '../../src/protocols/dav/icalendar.js';
 import type { CompFilter } from '../../src/protocols/dav/requests.js';
 import { ALICE, BERLIN_TZ, cal, hrefs, ics, startDav, vevent } from './helpers.js';
 
@@ -104,4 +104,46 @@ test('calendar-query for 2099 and from 2090 on answers the infinite rules over s
   assert.deepEqual(await q('<c:time-range start="20990106T073000Z" end="20990106T083000Z"/>'), days % 2 === 0 ? [] : ['daily.ics']);
   assert.deepEqual(await q('<c:time-range start="20900101T000000Z"/>'), ['daily.ics', 'monday.ics']);
   assert.deepEqual(await q('<c:time-range start="20251201T000000Z"/>'), ['daily.ics', 'ended.ics', 'monday.ics']);
+});
+
+const vevent2099: CompFilter = {
+  name: 'VCALENDAR', isNotDefined: false, timeRange: null, propFilters: [],
+  compFilters: [{ name: 'VEVENT', isNotDefined: false, timeRange: { start: Date.UTC(2099, 0, 1), end: Date.UTC(2099, 1, 1) }, propFilters: [], compFilters: [] }],
+} as unknown as CompFilter;
+
+test('a request walks a bounded number of recurrence instances over all its objects', () => {
+  // A monthly rule by weekday is not shortcut: January 2099 is ~1,300 months after DTSTART.
+  const monthly = parse(ics(...vevent('m', 'DTSTART:19900109T090000Z', 'DTEND:19900109T100000Z', 'RRULE:FREQ=MONTHLY;BYDAY=2TU', 'SUMMARY:x')));
+  const budget = walkBudget(2000);
+  assert.equal(matchesFilter(monthly, vevent2099, null, budget), true); // Tuesday 13 January 2099
+  assert.ok(budget.left < 2000 - 1000 && budget.left > 0, String(budget.left));
+  // What one object took, the next one no longer has: the request stops instead of walking on.
+  assert.throws(() => matchesFilter(monthly, vevent2099, null, budget), WalkBudgetExceeded);
+  assert.throws(() => matchesFilter(monthly, vevent2099, null, walkBudget(500)), WalkBudgetExceeded);
+  // Without a budget (PUT, one object at a time) only the per-object bound applies.
+  assert.equal(matchesFilter(monthly, vevent2099, null), true);
+});
+
+test('calendar-query over many expensive rules answers in part with number-of-matches-within-limits, without stalling the server', async (t) => {
+  const env = await startDav();
+  t.after(() => env.stop());
+  // Every-hour rules from 1990 (BYHOUR: walked from DTSTART): each object walks its whole
+  // per-object bound, so enough of them exhaust the request's budget.
+  const objects = Math.ceil(REQUEST_WALK_BUDGET / MAX_ITERATIONS) + 2;
+  for (let i = 0; i < objects; i++) {
+    const body = ics(...vevent(`h${i}`, 'DTSTART:19900101T000000Z', 'DTEND:19900101T003000Z', 'RRULE:FREQ=DAILY;BYHOUR=0,2,4,6,8,10,12,14,16,18,20,22', 'SUMMARY:x'));
+    assert.equal((await env.req('PUT', cal(ALICE, `calendar/h${String(i).padStart(3, '0')}.ics`), { body })).status, 201);
+  }
+  const order: string[] = [];
+  const report = env.req('REPORT', cal(ALICE, 'calendar/'), { headers: { depth: '1' }, body: rangeQuery('<c:time-range start="20990101T000000Z" end="20990201T000000Z"/>') })
+    .then((r) => { order.push('report'); return r; });
+  // Another request sent while the REPORT is busy is answered before it ends.
+  await new Promise((r) => setTimeout(r, 100));
+  const other = await env.req('PROPFIND', cal(ALICE, ''), { headers: { depth: '0' }, body: '<?xml version="1.0"?><d:propfind xmlns:d="DAV:"><d:prop><d:resourcetype/></d:prop></d:propfind>' });
+  order.push('propfind');
+  assert.equal(other.status, 207);
+  const r = await report;
+  assert.equal(r.status, 207, r.text);
+  assert.deepEqual(order, ['propfind', 'report']);
+  assert.match(r.text, /<d:response><d:href>[^<]*\/calendar\/<\/d:href><d:status>HTTP\/1\.1 507 Insufficient Storage<\/d:status><d:error><d:number-of-matches-within-limits\/><\/d:error><\/d:response>/);
 });

@@ -4,17 +4,19 @@
 // the UTC instances stored with the object (dav_object.occurrences), without parsing.
 // Unsupported collations → 403 CALDAV:supported-collation. The query always covers the collection's members whatever the
 // Depth header says: sabre/dav (CalDAV/Plugin.php) documents MSFT- user agents sending Depth 0.
-import { caldavCondition, objectsMultistatus, type ObjectAnswer } from '../../protocols/dav/multistatus.js';
+import { caldavCondition, objectsMultistatus, type MsResponse, type ObjectAnswer } from '../../protocols/dav/multistatus.js';
 import { NS } from '../../protocols/dav/xml.js';
 import {
   collationsOf, isPlainEventTimeRange, matchesFilter, matchStoredOccurrences, occurrenceSummary, SUPPORTED_COLLATIONS,
+  walkBudget, WalkBudgetExceeded,
 } from '../../protocols/dav/icalendar.js';
+import { d } from '../../protocols/dav/xml.js';
 import { changesData, supportedCalendarData } from '../../protocols/dav/calendar-data.js';
 import { parsedCalendar } from '../ical-cache.js';
 import { parseCalendarQuery, type CalendarQuery, type TimeRange } from '../../protocols/dav/requests.js';
 import { HttpError, type DavContext, type ReportHandler, type Resolved } from '../types.js';
 import { encodeSeg } from '../server.js';
-import { calendarTimezoneId, requirePrivilege } from '../util.js';
+import { calendarTimezoneId, loopPacer, requirePrivilege } from '../util.js';
 import { objectResponse, propRequest, sendMultistatus } from './common.js';
 
 export const calendarQuery: ReportHandler = async (ctx, r, body) => {
@@ -39,17 +41,27 @@ export const calendarQuery: ReportHandler = async (ctx, r, body) => {
   // A plain VEVENT time-range decides on the instances stored at PUT time, without parsing.
   const plain = range !== null && isPlainEventTimeRange(q.filter);
   const fill: Array<{ id: number; etag: string; occurrences: string }> = [];
-  const responses = [];
+  const responses: MsResponse[] = [];
+  const budget = walkBudget();
+  const pace = loopPacer();
+  let truncated = false;
   for (const o of candidates) {
     let hit = plain && o.componentType === 'VEVENT' ? matchStoredOccurrences(o.occurrences, range!, floatingTz) : null;
     if (hit === null) {
+      await pace();
       let vcal;
       try {
         vcal = parsedCalendar(o.etag, o.data);
       } catch {
         continue;
       }
-      hit = matchesFilter(vcal, q.filter, floatingTz);
+      try {
+        hit = matchesFilter(vcal, q.filter, floatingTz, budget);
+      } catch (e) {
+        if (!(e instanceof WalkBudgetExceeded)) throw e;
+        truncated = true;
+        break;
+      }
       // Rows stored before the occurrences column: compute once, store after the answer.
       if (o.occurrences === null && o.componentType === 'VEVENT' && fill.length < MAX_FILL) {
         fill.push({ id: o.id, etag: o.etag, occurrences: occurrenceSummary(vcal, 'VEVENT') });
@@ -59,9 +71,16 @@ export const calendarQuery: ReportHandler = async (ctx, r, body) => {
     responses.push(await objectResponse(ctx, r, o, request, { calendarData: q.calendarData, floatingTz }));
     if (q.limit !== null && responses.length >= q.limit) break;
   }
+  if (truncated) responses.push(TRUNCATED(r.href));
   sendMultistatus(ctx, responses);
   if (fill.length) await ctx.gw.fillOccurrences(fill).catch(() => undefined);
 };
+
+/**
+ * The request's recurrence budget ran out (REQUEST_WALK_BUDGET): the answer holds what was
+ * decided before, and says it is incomplete the way RFC 5323/6578 do.
+ */
+const TRUNCATED = (href: string): MsResponse => ({ href, status: 507, error: d('number-of-matches-within-limits') });
 
 /** Object names that hrefOf() would not change (most client-made names): no encoding needed. */
 const PLAIN_NAME = /^[A-Za-z0-9._~-]+$/;
@@ -120,8 +139,16 @@ async function fastQuery(ctx: DavContext, r: Resolved, q: CalendarQuery, compNam
   for (const c of candidates) if (c.bytes !== undefined) full.set(c.id, { id: c.id, name: c.name, etag: c.etag, data: c.bytes });
   const fill: Array<{ id: number; etag: string; occurrences: string }> = [];
   if (undecided.length) for (const row of await ctx.gw.objectsByIds(collectionId, undecided)) full.set(row.id, row);
+  const budget = walkBudget();
+  const pace = loopPacer();
+  let truncated = false;
   for (let k = 0; k < candidates.length; k++) {
     if (hits[k] !== null) continue;
+    if (truncated) {
+      hits[k] = false; // not evaluated: the answer says it is incomplete
+      continue;
+    }
+    await pace();
     const o = candidates[k]!;
     const row = full.get(o.id);
     if (!row) {
@@ -135,7 +162,14 @@ async function fastQuery(ctx: DavContext, r: Resolved, q: CalendarQuery, compNam
       hits[k] = false;
       continue;
     }
-    hits[k] = matchesFilter(vcal, q.filter, floatingTz);
+    try {
+      hits[k] = matchesFilter(vcal, q.filter, floatingTz, budget);
+    } catch (e) {
+      if (!(e instanceof WalkBudgetExceeded)) throw e;
+      truncated = true;
+      hits[k] = false;
+      continue;
+    }
     if (o.occurrences === null && o.componentType === 'VEVENT' && fill.length < MAX_FILL) {
       fill.push({ id: row.id, etag: row.etag, occurrences: occurrenceSummary(vcal, 'VEVENT') });
     }
@@ -155,7 +189,7 @@ async function fastQuery(ctx: DavContext, r: Resolved, q: CalendarQuery, compNam
     answers.push({ href: base + (PLAIN_NAME.test(o.name) ? o.name : encodeSeg(o.name)), etag: o.etag, data: want.data ? (o as { data: string | Buffer }).data : undefined });
   }
   // Sent as is: express's send() would hash the whole body for an ETag nobody uses.
-  const body = objectsMultistatus(answers, want.etag, want.data);
+  const body = objectsMultistatus(answers, want.etag, want.data, truncated ? r.href : undefined);
   ctx.res.status(207).setHeader('Content-Type', 'application/xml; charset=utf-8');
   ctx.res.setHeader('Content-Length', String(body.length));
   ctx.res.end(body);

@@ -18,6 +18,18 @@ type Property = InstanceType<typeof ICAL.Property>;
 
 /** Recurrence instances walked per object before giving up (a daily event over 100 years). */
 export const MAX_ITERATIONS = 40_000;
+/**
+ * Recurrence instances one request may walk over all the objects it evaluates. MAX_ITERATIONS
+ * bounds one object; rules fastForward() cannot shorten (monthly, yearly, BYHOUR, COUNT, …)
+ * are walked from DTSTART, so a calendar of many such rules queried far from their start
+ * would otherwise cost minutes of CPU. A request past it gets what was decided so far and a
+ * DAV:number-of-matches-within-limits (the callers' choice), never a stalled server.
+ */
+export const REQUEST_WALK_BUDGET = 100_000;
+/** Instances a request may still walk; shared by every object it evaluates. */
+export interface WalkBudget { left: number }
+export class WalkBudgetExceeded extends Error {}
+export const walkBudget = (n = REQUEST_WALK_BUDGET): WalkBudget => ({ left: n });
 const DAY = 86_400_000;
 /** Widest UTC offset (UTC+14 / UTC-12): floating times are prefiltered with this slack. */
 export const FLOATING_SLACK_MS = 14 * 3600_000;
@@ -127,7 +139,7 @@ export function wallclockToUtc(fields: { year: number; month: number; day: numbe
   return utc;
 }
 
-interface TimeCtx { floatingTz: string | null }
+interface TimeCtx { floatingTz: string | null; budget?: WalkBudget }
 
 /** UTC ms of a Time: its own zone if known, else its TZID as IANA, else the floating zone. */
 export function toUtc(t: Time, tzid: string | null, ctx: TimeCtx): number {
@@ -262,6 +274,7 @@ export function instances(vcal: Component, compName: string, range: TimeRange | 
         cutAt = lastRid;
         break;
       }
+      if (ctx.budget && --ctx.budget.left < 0) throw new WalkBudgetExceeded('recurrence expansion budget of the request exhausted');
       const ridUtc = toUtc(next, st.tzid, ctx);
       lastRid = ridUtc;
       // Overridden instances that moved are found below; the original slot ends the walk.
@@ -468,9 +481,9 @@ function freebusyComponentOverlaps(c: Component, r: TimeRange, ctx: TimeCtx): bo
   return overlaps({ start: s.utc, end: e.utc, allDay: false, comp: c, recurrenceId: null }, r);
 }
 
-/** RFC 4791 §9.7.1: does this object match the top-level (VCALENDAR) comp-filter? */
-export function matchesFilter(vcal: Component, filter: CompFilter, floatingTz: string | null): boolean {
-  const ctx = { floatingTz };
+/** RFC 4791 §9.7.1: does this object match the top-level (VCALENDAR) comp-filter? Throws WalkBudgetExceeded when `budget` runs out. */
+export function matchesFilter(vcal: Component, filter: CompFilter, floatingTz: string | null, budget?: WalkBudget): boolean {
+  const ctx = { floatingTz, budget };
   if (filter.isNotDefined) return false;
   if (filter.name !== 'VCALENDAR') return false;
   return filter.propFilters.every((pf) => propMatches(vcal, pf, ctx)) && filter.compFilters.every((cf) => compMatches(vcal, cf, vcal, ctx));
@@ -581,8 +594,8 @@ function dateSpanDays(master: Component): number {
 export interface BusyPeriod { start: number; end: number; type: 'BUSY' | 'BUSY-TENTATIVE' | 'BUSY-UNAVAILABLE' }
 
 /** Busy time of one object in the range (RFC 4791 §7.10): opaque, not cancelled events, VFREEBUSY. */
-export function busyPeriods(vcal: Component, range: TimeRange, floatingTz: string | null): BusyPeriod[] {
-  const ctx = { floatingTz };
+export function busyPeriods(vcal: Component, range: TimeRange, floatingTz: string | null, budget?: WalkBudget): BusyPeriod[] {
+  const ctx = { floatingTz, budget };
   const out: BusyPeriod[] = [];
   for (const inst of instances(vcal, 'VEVENT', range, ctx).list) {
     const c = inst.comp;

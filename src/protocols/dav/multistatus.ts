@@ -117,9 +117,9 @@ export interface ObjectAnswer { href: string; etag?: string; data?: string | Buf
  * encoded into it once: joining ~700 calendar texts into one string and encoding that cost about
  * ten times as much CPU (the joined string turns two-byte as soon as one text is not Latin-1).
  */
-export function objectsMultistatus(objects: ObjectAnswer[], withEtag: boolean, withData: boolean): Buffer {
+export function objectsMultistatus(objects: ObjectAnswer[], withEtag: boolean, withData: boolean, truncatedHref?: string): Buffer {
   const head = '<?xml version="1.0" encoding="utf-8"?>\n<d:multistatus xmlns:d="DAV:"';
-  if (!objects.length) return Buffer.from(`${head}/>`);
+  if (!objects.length && truncatedHref === undefined) return Buffer.from(`${head}/>`);
   const parts: Array<string | Buffer> = [withData ? `${head} xmlns:cal="${NS.CALDAV}">` : `${head}>`];
   const ok = `</d:prop><d:status>${statusLine(200)}</d:status></d:propstat></d:response>`;
   for (const o of objects) {
@@ -130,6 +130,11 @@ export function objectsMultistatus(objects: ObjectAnswer[], withEtag: boolean, w
       parts.push('<cal:calendar-data>', typeof data === 'string' ? escapeXml(data) : xmlSafeBytes(data) ? data : escapeXml(data.toString('utf8')), '</cal:calendar-data>');
     }
     parts.push(ok);
+  }
+  // The result set is incomplete (RFC 5323 §5.18 style, as sync-collection answers a truncation).
+  if (truncatedHref !== undefined) {
+    parts.push('<d:response><d:href>', escapeXml(truncatedHref), `</d:href><d:status>${statusLine(507)}</d:status>`,
+      '<d:error><d:number-of-matches-within-limits/></d:error></d:response>');
   }
   parts.push('</d:multistatus>');
   let size = 0;
