@@ -135,10 +135,11 @@ async function fastQuery(ctx: DavContext, r: Resolved, q: CalendarQuery, compNam
     hits[k] = hit;
     if (hit === null && o.bytes === undefined) undecided.push(o.id);
   }
-  const full = new Map<number, { id: number; name: string; etag: string; data: string | Buffer }>();
-  for (const c of candidates) if (c.bytes !== undefined) full.set(c.id, { id: c.id, name: c.name, etag: c.etag, data: c.bytes });
+  // Rows read with their data are their own answer; the others are read here when they must be parsed.
+  const fetched = new Map<number, { id: number; name: string; etag: string; data: string | Buffer }>();
+  const rowOf = (c: (typeof candidates)[number]) => (c.bytes !== undefined ? { id: c.id, name: c.name, etag: c.etag, data: c.bytes } : fetched.get(c.id));
   const fill: Array<{ id: number; etag: string; occurrences: string }> = [];
-  if (undecided.length) for (const row of await ctx.gw.objectsByIds(collectionId, undecided)) full.set(row.id, row);
+  if (undecided.length) for (const row of await ctx.gw.objectsByIds(collectionId, undecided)) fetched.set(row.id, row);
   const budget = walkBudget();
   const pace = loopPacer();
   let truncated = false;
@@ -150,7 +151,7 @@ async function fastQuery(ctx: DavContext, r: Resolved, q: CalendarQuery, compNam
     }
     await pace();
     const o = candidates[k]!;
-    const row = full.get(o.id);
+    const row = rowOf(o);
     if (!row) {
       hits[k] = false; // deleted meanwhile
       continue;
@@ -184,9 +185,11 @@ async function fastQuery(ctx: DavContext, r: Resolved, q: CalendarQuery, compNam
   const base = ctx.server.hrefOf(r.segs, true);
   for (const k of matched) {
     const c = candidates[k]!;
-    const o = want.data ? full.get(c.id) : full.get(c.id) ?? c;
-    if (!o) continue; // deleted between the two reads
-    answers.push({ href: base + (PLAIN_NAME.test(o.name) ? o.name : encodeSeg(o.name)), etag: o.etag, data: want.data ? (o as { data: string | Buffer }).data : undefined });
+    // A row read again for parsing carries its current ETag; without data the candidate's is enough.
+    const again = c.bytes === undefined ? fetched.get(c.id) : undefined;
+    if (want.data && c.bytes === undefined && !again) continue; // deleted between the two reads
+    const o = again ?? c;
+    answers.push({ href: base + (PLAIN_NAME.test(o.name) ? o.name : encodeSeg(o.name)), etag: o.etag, data: want.data ? (again ? again.data : c.bytes) : undefined });
   }
   // Sent as is: express's send() would hash the whole body for an ETag nobody uses.
   const body = objectsMultistatus(answers, want.etag, want.data, truncated ? r.href : undefined);
