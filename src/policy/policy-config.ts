@@ -19,7 +19,7 @@ export interface PolicyConfig {
   dnsbl: { enabled: boolean; zones: string[]; domainZones: string[]; action: 'reject' | 'junk'; timeoutMs: number };
   greylist: { enabled: boolean; delaySeconds: number; retryWindowHours: number; whitelistDays: number; skipDomains: string[] };
   spamassassin: {
-    enabled: boolean; host: string; port: number; timeoutMs: number; maxSize: number; junkScore: number; rejectScore: number;
+    enabled: boolean; socket: string | null; host: string; port: number; timeoutMs: number; maxSize: number; junkScore: number; rejectScore: number;
     onFailure: 'accept' | 'tempfail';
   };
   clamav: {

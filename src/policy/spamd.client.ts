@@ -1,8 +1,8 @@
-// A SpamAssassin spamd client speaking SPAMC/1.5 over TCP (the protocol of spamc; see
-// spamd/PROTOCOL in the SpamAssassin sources): one SYMBOLS request per message, answered
-// with "Spam: True|False ; score / threshold" and the list of rules that hit.
+// A SpamAssassin spamd client speaking SPAMC/1.5 over TCP or spamd's unix socket (the protocol
+// of spamc; see spamd/PROTOCOL in the SpamAssassin sources): one SYMBOLS request per message,
+// answered with "Spam: True|False ; score / threshold" and the list of rules that hit.
 // Must not retry (the pipeline decides what an outage means) and must bound what it reads.
-// BUGS: no TLS to spamd, no unix socket, no compression; the whole message is sent in one write.
+// BUGS: no TLS to spamd, no compression; the whole message is sent in one write.
 import net from 'node:net';
 
 /** Longest spamd answer we read (headers plus the symbol list). */
@@ -12,9 +12,13 @@ export interface SpamdResult { isSpam: boolean; score: number; threshold: number
 
 export class SpamdError extends Error {}
 
-export function spamdCheck(o: { host: string; port: number; timeoutMs: number; user?: string }, message: Buffer): Promise<SpamdResult> {
+/** Where spamd listens: its unix socket (spamd --socketpath) when `socket` is set, else host:port. */
+export interface SpamdTarget { socket?: string | null; host: string; port: number; timeoutMs: number; user?: string }
+
+export function spamdCheck(o: SpamdTarget, message: Buffer): Promise<SpamdResult> {
+  const where = o.socket ? o.socket : `${o.host}:${o.port}`;
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: o.host, port: o.port });
+    const socket = o.socket ? net.connect({ path: o.socket }) : net.connect({ host: o.host, port: o.port });
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
@@ -26,7 +30,7 @@ export function spamdCheck(o: { host: string; port: number; timeoutMs: number; u
       else resolve(r!);
     };
     socket.setTimeout(o.timeoutMs, () => finish(new SpamdError(`spamd timed out after ${o.timeoutMs} ms`)));
-    socket.on('error', (e) => finish(new SpamdError(`spamd ${o.host}:${o.port}: ${e.message}`)));
+    socket.on('error', (e) => finish(new SpamdError(`spamd ${where}: ${e.message}`)));
     socket.on('connect', () => {
       const head = `SYMBOLS SPAMC/1.5\r\nContent-length: ${message.length}\r\n${o.user ? `User: ${o.user.replace(/[\r\n]/g, '')}\r\n` : ''}\r\n`;
       // One write: the request head and the message together.

@@ -5,6 +5,7 @@
 // Tests whose daemon is not installed skip with the reason.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -96,6 +97,32 @@ describe('content filters', () => {
     await inst.app.policy.lists.add('example.test', 'pest@remote.test', 'deny'); // (the CLI is exercised above; it is slow to start)
     const denied = await send(message({ from: 'pest@remote.test', to: USER, subject: 'denied' }), 'pest@remote.test');
     assert.equal(`${denied.code} ${denied.text}`, '550 5.7.1 Message rejected: sender blocked by the recipient');
+  });
+
+  test('SpamAssassin over spamd\'s unix socket (spamassassin.socket): host and port are then not used', async (t) => {
+    if (!needs(t, () => spamd)) return;
+    const cfg = inst.app.config.policy.spamassassin;
+    const port = cfg.port;
+    cfg.socket = (spamd as Daemon).socket!;
+    cfg.port = await closedPort();
+    try {
+      const since = Date.now();
+      const r = await send(message({ from: 'u@remote.test', to: USER, subject: 'via socket' }));
+      assert.equal(r.code, 250, r.text);
+      // Scored (spamd answered): an unreachable spamd would leave the message without these headers.
+      assert.match((await stored('via socket'))!.raw, /^X-Spam-Status: No, score=-?\d+\.\d required=5\.0/m);
+      const line = (await traceSince(inst.app, since)).find((l) => l.detail.step === 'spamassassin')!;
+      assert.equal(line.event, 'policy.step.tag');
+      assert.equal(line.detail.failed, undefined);
+
+      cfg.socket = path.join(os.tmpdir(), 'pochtamt-no-such-spamd.sock');
+      const since2 = Date.now();
+      assert.equal((await send(message({ from: 'v@remote.test', to: USER, subject: 'socket missing' }))).code, 250);
+      const failed = (await traceSince(inst.app, since2)).find((l) => l.detail.step === 'spamassassin')!;
+      assert.match(String(failed.detail.failed), /^spamd \/.*pochtamt-no-such-spamd\.sock: connect ENOENT/);
+    } finally {
+      Object.assign(cfg, { socket: null, port });
+    }
   });
 
   test('ClamAV: clean mail tagged, EICAR refused, or quarantined and released with the CLI', async (t) => {

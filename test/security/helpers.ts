@@ -96,7 +96,7 @@ export async function closedPort(): Promise<number> {
 
 // ---- daemons --------------------------------------------------------------------------------
 
-export interface Daemon { port: number; stop(): Promise<void> }
+export interface Daemon { port: number; /** spamd: its unix socket as well */ socket?: string; stop(): Promise<void> }
 
 function which(bin: string): boolean {
   return ['/usr/sbin', '/usr/bin', '/sbin', '/bin'].some((d) => existsSync(path.join(d, bin)));
@@ -157,14 +157,15 @@ export async function startSpamd(): Promise<Daemon | string> {
   for (const f of readdirSync('/etc/spamassassin').filter((x) => x.endsWith('.pre'))) copyFileSync(path.join('/etc/spamassassin', f), path.join(site, f));
   writeFileSync(path.join(site, 'local.cf'), 'use_bayes 0\nskip_rbl_checks 1\ndns_available no\nuse_razor2 0\nuse_pyzor 0\n');
   const port = await closedPort();
-  const args = ['--listen', `127.0.0.1:${port}`, '-L', '-x', '--siteconfigpath', site, '--pidfile', path.join(dir, 'spamd.pid'),
+  const socket = path.join(dir, 'spamd.sock');
+  const args = ['--listen', `127.0.0.1:${port}`, '--listen', socket, '-L', '-x', '--siteconfigpath', site, '--pidfile', path.join(dir, 'spamd.pid'),
     '--max-children', '1', '--min-children', '1', '-H', path.join(dir, 'home'), '--syslog=stderr'];
   if (process.getuid?.() === 0) args.push('-u', 'nobody');
   const daemon = await runDaemon('spamd', args, port, dir);
   if (typeof daemon === 'string') return daemon;
   // The first scan compiles the rules (seconds); do it now, beside the other setup work.
   await spamdCheck({ host: '127.0.0.1', port, timeoutMs: 30_000 }, Buffer.from('Subject: warm-up\r\n\r\nhello\r\n')).catch(() => undefined);
-  return daemon;
+  return { ...daemon, socket };
 }
 
 export const EICAR = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*';

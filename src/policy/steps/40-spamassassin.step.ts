@@ -35,7 +35,7 @@ export function spamStep(cfg: PolicyConfig['spamassassin'], lists: SenderLists |
       }
       if (!cfg.enabled) return ACCEPT;
       if (facts.raw.length > cfg.maxSize) return { action: 'tag', headers: [], reason: `not scanned: ${facts.raw.length} bytes > maxSize` };
-      const r = await check({ host: cfg.host, port: cfg.port, timeoutMs: cfg.timeoutMs,
+      const r = await check({ socket: cfg.socket, host: cfg.host, port: cfg.port, timeoutMs: cfg.timeoutMs,
         user: facts.recipients.length === 1 ? facts.recipients[0] : undefined }, facts.raw);
       const score = Math.round(r.score * 10) / 10;
       const isSpam = score >= cfg.junkScore;
