@@ -8,11 +8,11 @@
 // MAX_WINDOW_DAYS). Must not: serve anything after the token was revoked, or accept a window
 // that would make one request walk years of recurrences.
 import type { Request, Response } from 'express';
-import { busyPeriods, freeBusyCalendar, type BusyPeriod } from '../protocols/dav/icalendar.js';
+import { freeBusyCalendar } from '../protocols/dav/icalendar.js';
 import { BadRequest, parseUtc } from '../protocols/dav/requests.js';
 import type { GroupwareService } from '../services/groupware/groupware.service.js';
 import type { App } from '../instance/app.js';
-import { parsedCalendar } from './ical-cache.js';
+import { busyTimeOf } from './busy-time.js';
 import { PRODID } from './methods/get.js';
 import { sendError } from './server.js';
 import { HttpError } from './types.js';
@@ -49,12 +49,7 @@ export function freebusyFeed(app: App, gw: GroupwareService) {
       if (!c) throw new HttpError(404, 'not found');
       const range = freebusyWindow(req.query as Record<string, unknown>, Date.now());
       const tz = calendarTimezoneId(c);
-      const periods: BusyPeriod[] = [];
-      for (const o of await gw.candidatesInRange(c.id, 'VEVENT', range.start, range.end)) {
-        try {
-          periods.push(...busyPeriods(parsedCalendar(o.etag, o.data), range, tz));
-        } catch { /* stored data is validated; skip anything unreadable */ }
-      }
+      const periods = await busyTimeOf(await gw.candidatesInRange(c.id, 'VEVENT', range.start, range.end), range, tz);
       res.setHeader('Cache-Control', 'private, max-age=300');
       res.status(200).type('text/calendar; charset=utf-8').send(freeBusyCalendar(periods, range, Date.now(), PRODID));
     } catch (e) {

@@ -124,7 +124,7 @@ test('a request walks a bounded number of recurrence instances over all its obje
   assert.equal(matchesFilter(monthly, vevent2099, null), true);
 });
 
-test('calendar-query over many expensive rules answers in part with number-of-matches-within-limits, without stalling the server', async (t) => {
+test('calendar-query over many expensive rules answers in part with number-of-matches-within-limits, free-busy-query refuses, and neither stalls the server', async (t) => {
   const env = await startDav();
   t.after(() => env.stop());
   // Every-hour rules from 1990 (BYHOUR: walked from DTSTART): each object walks its whole
@@ -146,4 +146,10 @@ test('calendar-query over many expensive rules answers in part with number-of-ma
   assert.equal(r.status, 207, r.text);
   assert.deepEqual(order, ['propfind', 'report']);
   assert.match(r.text, /<d:response><d:href>[^<]*\/calendar\/<\/d:href><d:status>HTTP\/1\.1 507 Insufficient Storage<\/d:status><d:error><d:number-of-matches-within-limits\/><\/d:error><\/d:response>/);
+
+  // Busy time under the same budget fails whole: a partial VFREEBUSY would show busy time as free.
+  const fb = await env.req('REPORT', cal(ALICE, 'calendar/'), { headers: { depth: '1' }, body: `<?xml version="1.0" encoding="utf-8"?>
+<c:free-busy-query xmlns:c="urn:ietf:params:xml:ns:caldav"><c:time-range start="20990101T000000Z" end="20990201T000000Z"/></c:free-busy-query>` });
+  assert.equal(fb.status, 507, fb.text);
+  assert.match(fb.text, /number-of-matches-within-limits/);
 });

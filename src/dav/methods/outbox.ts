@@ -3,11 +3,11 @@
 // all of that user's calendars). External recipients get request-status 3.7. Other iTIP
 // methods are refused: with implicit scheduling the server sends invitations itself on PUT.
 import ICAL from 'ical.js';
-import { busyPeriods, freeBusyCalendar, parseICalendar, type BusyPeriod } from '../../protocols/dav/icalendar.js';
+import { freeBusyCalendar, parseICalendar, type BusyPeriod } from '../../protocols/dav/icalendar.js';
 import { caldavCondition } from '../../protocols/dav/multistatus.js';
 import { addressOf } from '../../protocols/dav/itip.js';
 import { d, NS, serializeXml, x, type XNode } from '../../protocols/dav/xml.js';
-import { parsedCalendar } from '../ical-cache.js';
+import { busyTimeOf, busyWork } from '../busy-time.js';
 import { HttpError, type DavContext } from '../types.js';
 import { PRODID } from './get.js';
 
@@ -33,6 +33,7 @@ export async function outboxPost(ctx: DavContext): Promise<void> {
   if (start === undefined || end === undefined || end <= start || end - start > 366 * 86400) throw new HttpError(400, 'bad VFREEBUSY range');
   const range = { start: start * 1000, end: end * 1000 };
   const responses: XNode[] = [];
+  const work = busyWork(); // one budget for every attendee's calendars
   for (const p of fb.getAllProperties('attendee')) {
     const raw = String(p.getFirstValue());
     const address = addressOf(raw);
@@ -43,11 +44,7 @@ export async function outboxPost(ctx: DavContext): Promise<void> {
     }
     const periods: BusyPeriod[] = [];
     for (const c of await ctx.gw.calendarsOf(r.accountIds[0]!)) {
-      for (const o of await ctx.gw.candidatesInRange(c.id, 'VEVENT', range.start, range.end)) {
-        try {
-          periods.push(...busyPeriods(parsedCalendar(o.etag, o.data), range, null));
-        } catch { /* skip unreadable */ }
-      }
+      periods.push(...await busyTimeOf(await ctx.gw.candidatesInRange(c.id, 'VEVENT', range.start, range.end), range, null, work));
     }
     const reply = freeBusyCalendar(periods, range, Date.now(), PRODID)
       .replace('BEGIN:VFREEBUSY\r\n', `METHOD:REPLY\r\nBEGIN:VFREEBUSY\r\nORGANIZER:mailto:${organizer}\r\nATTENDEE:${raw}\r\n`);
