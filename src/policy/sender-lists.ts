@@ -10,6 +10,9 @@ import type { Store } from '../store/store.js';
 
 export type ListDecision = 'allow' | 'deny' | null;
 
+/** Owners (recipients, their domains, '*') bound per query; patterns are a few per sender address. */
+const OWNERS_PER_QUERY = 2000;
+
 export class SenderLists {
   constructor(private readonly store: Store) {}
 
@@ -48,13 +51,18 @@ export class SenderLists {
       owners.add(r.slice(r.lastIndexOf('@') + 1));
     }
     // Plain SQL on the (owner, pattern) index: this runs for every inbound message, and a
-    // find() with two In() lists spent most of its time building the query.
-    const o = [...owners];
+    // find() with two In() lists spent most of its time building the query. Owners go in
+    // chunks, so a configured maxRecipients in the thousands stays within the drivers' limits
+    // on bound parameters (one query for any usual message).
     const p = [...patterns];
-    const list = (from: number, n: number) => Array.from({ length: n }, (_, i) => this.store.param(from + i)).join(', ');
-    const rows = await this.store.em.query(
-      `SELECT "owner", "kind" FROM "sender_list" WHERE "owner" IN (${list(1, o.length)}) AND "pattern" IN (${list(o.length + 1, p.length)})`,
-      [...o, ...p]) as Array<{ owner: string; kind: string }>;
+    const all = [...owners];
+    const rows: Array<{ owner: string; kind: string }> = [];
+    for (let i = 0; i < all.length; i += OWNERS_PER_QUERY) {
+      const o = all.slice(i, i + OWNERS_PER_QUERY);
+      rows.push(...await this.store.em.query(
+        `SELECT "owner", "kind" FROM "sender_list" WHERE "owner" IN (${this.store.params(1, o.length)}) AND "pattern" IN (${this.store.params(o.length + 1, p.length)})`,
+        [...o, ...p]) as Array<{ owner: string; kind: string }>);
+    }
     if (!rows.length) return recipients.map(() => null);
     return recipients.map((r) => {
       const rl = r.toLowerCase();

@@ -85,13 +85,8 @@ export class AccountService {
   }
 
   async getDomain(name: string): Promise<DomainEntity | null> {
-    let ascii: string;
-    try {
-      ascii = normalizeDomain(name);
-    } catch {
-      return null;
-    }
-    return this.em.findOneBy(DomainEntity, { name: ascii });
+    const ascii = asciiDomainOrNull(name);
+    return ascii === null ? null : this.em.findOneBy(DomainEntity, { name: ascii });
   }
 
   /**
@@ -99,12 +94,8 @@ export class AccountService {
    * SQL on the unique name index, not a find() (TypeORM's query building cost ten times the lookup).
    */
   async isLocalDomain(name: string): Promise<boolean> {
-    let ascii: string;
-    try {
-      ascii = normalizeDomain(name);
-    } catch {
-      return false;
-    }
+    const ascii = asciiDomainOrNull(name);
+    if (ascii === null) return false;
     const rows = await this.em.query(`SELECT 1 AS "hit" FROM "domain" WHERE "name" = ${this.store.param(1)}`, [ascii]) as unknown[];
     return rows.length > 0;
   }
@@ -580,6 +571,15 @@ export const DKIM_RETIRE_GRACE_MS = 7 * 86_400_000;
 function dkimRecord(d: Pick<DomainEntity, 'name' | 'dkimSelector'>, spkiDer: Buffer | string): string {
   const p = Buffer.isBuffer(spkiDer) ? spkiDer.toString('base64') : spkiDer;
   return `${d.dkimSelector}._domainkey.${d.name}. IN TXT "v=DKIM1; k=rsa; p=${p}"`;
+}
+
+/** The ASCII form of a domain, or null when it is not one (lookups of such a name find nothing). */
+function asciiDomainOrNull(name: string): string | null {
+  try {
+    return normalizeDomain(name);
+  } catch {
+    return null;
+  }
 }
 
 function normalizeDomainOrThrow(name: string): string {

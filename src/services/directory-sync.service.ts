@@ -529,7 +529,7 @@ export class DirectoryService {
           const fetch = async (col: 'dnKey' | 'login', keys: string[]) => {
             for (let i = 0; i < keys.length; i += 500) {
               const chunk = keys.slice(i, i + 500);
-              const found = await this.store.em.query(`${userSql} AND "${col}" IN (${chunk.map((_, j) => p(j + 2)).join(', ')})`, [id, ...chunk]) as Row[];
+              const found = await this.store.em.query(`${userSql} AND "${col}" IN (${this.store.params(2, chunk.length)})`, [id, ...chunk]) as Row[];
               for (const r of found) addUser(r);
             }
           };

@@ -273,7 +273,7 @@ export class MailOpsService {
       const cond = changedSince !== null ? ` AND modseq > ${this.p(part.length + 2)}` : '';
       if (changedSince !== null) params.push(changedSince);
       const rows = await this.store.em.query(`SELECT ${cols} FROM message WHERE "mailboxId" = ${this.p(1)}
-        AND uid IN (${part.map((_, k) => this.p(k + 2)).join(', ')})${cond} ORDER BY uid`, params) as Row[];
+        AND uid IN (${this.store.params(2, part.length)})${cond} ORDER BY uid`, params) as Row[];
       for (const r of rows) out.push(toRow(r));
     }
     return out;

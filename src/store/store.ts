@@ -63,6 +63,11 @@ export class Store {
     return this.isPostgres ? `$${i}` : '?';
   }
 
+  /** Placeholders for `n` parameters from the `first` (1-based), comma-separated: the inside of an IN (…) list. */
+  params(first: number, n: number): string {
+    return Array.from({ length: n }, (_, i) => this.param(first + i)).join(', ');
+  }
+
   /** Rows of a plain `… RETURNING` statement on either driver (node-postgres answers UPDATE with [rows, count]). */
   async returning<T>(em: EntityManager, sql: string, params: unknown[]): Promise<T[]> {
     const res = await em.query(sql, params);

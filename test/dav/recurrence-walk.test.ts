@@ -124,7 +124,7 @@ test('a request walks a bounded number of recurrence instances over all its obje
   assert.equal(matchesFilter(monthly, vevent2099, null), true);
 });
 
-test('calendar-query over many expensive rules answers in part with number-of-matches-within-limits, free-busy-query refuses, and neither stalls the server', async (t) => {
+test('calendar-query over many expensive rules answers in part with number-of-matches-within-limits, busy-time requests refuse, and none stalls the server', async (t) => {
   const env = await startDav();
   t.after(() => env.stop());
   // Every-hour rules from 1990 (BYHOUR: walked from DTSTART): each object walks its whole
@@ -152,4 +152,10 @@ test('calendar-query over many expensive rules answers in part with number-of-ma
 <c:free-busy-query xmlns:c="urn:ietf:params:xml:ns:caldav"><c:time-range start="20990101T000000Z" end="20990201T000000Z"/></c:free-busy-query>` });
   assert.equal(fb.status, 507, fb.text);
   assert.match(fb.text, /number-of-matches-within-limits/);
+  // The same through the scheduling outbox (a VFREEBUSY request for an attendee's calendars).
+  const request = ['BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODID:-//test//EN', 'METHOD:REQUEST', 'BEGIN:VFREEBUSY', 'UID:fb-budget',
+    'DTSTAMP:20250601T000000Z', 'DTSTART:20990101T000000Z', 'DTEND:20990201T000000Z', `ORGANIZER:mailto:${ALICE}`, `ATTENDEE:mailto:${ALICE}`,
+    'END:VFREEBUSY', 'END:VCALENDAR', ''].join('\r\n');
+  const ob = await env.req('POST', cal(ALICE, 'outbox/'), { body: request, headers: { 'content-type': 'text/calendar' } });
+  assert.equal(ob.status, 507, ob.text);
 });

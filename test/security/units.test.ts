@@ -11,6 +11,7 @@ import { blockedExtension, inspectAttachments } from '../../src/policy/attachmen
 import { parseClamdResponse } from '../../src/policy/clamd.client.js';
 import { clientNetwork, Greylist } from '../../src/policy/greylist.js';
 import { RateLimiter } from '../../src/policy/rate-limit.js';
+import { SenderLists } from '../../src/policy/sender-lists.js';
 import { withPolicyHeaders } from '../../src/policy/smtp-policy.js';
 import { parseSpamdResponse } from '../../src/policy/spamd.client.js';
 import { attachmentsStep } from '../../src/policy/steps/20-attachments.step.js';
@@ -81,6 +82,27 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       const c = { key: 'msg:acct:9', perHour: 5, cost: 1 };
       const results = await Promise.all(Array.from({ length: 12 }, () => rl.take([c])));
       assert.equal(results.filter((r) => r === null).length, 5);
+    });
+
+    test('sender lists: user over domain over *, deny over allow, any sender address, 70,000 recipients', async () => {
+      const lists = new SenderLists(store);
+      await lists.add('*', '@spam.test', 'deny');
+      await lists.add('example.test', '@partner.test', 'allow');
+      await lists.add('boss@example.test', 'pest@partner.test', 'deny');
+      await lists.add('boss@example.test', '@spam.test', 'allow');
+      const rcpts = ['boss@example.test', 'staff@example.test', 'x@other.test'];
+      assert.deepEqual(await lists.decide(['pest@partner.test'], rcpts), ['deny', 'allow', null]);
+      assert.deepEqual(await lists.decide(['a@mail.partner.test'], rcpts), ['allow', 'allow', null], 'subdomains match @domain');
+      assert.deepEqual(await lists.decide(['a@spam.test'], rcpts), ['allow', 'deny', 'deny']);
+      assert.deepEqual(await lists.decide(['', 'Someone@Spam.Test'], rcpts), ['allow', 'deny', 'deny'], 'From address, any case');
+      assert.deepEqual(await lists.decide(['nobody@clean.test'], rcpts), [null, null, null]);
+      // More owners than either driver binds in one statement (SQLite 32,766, PostgreSQL 65,535
+      // parameters), as a configured maxRecipients allows: the last recipient's entry is found.
+      await lists.add('u69999@big.test', '@partner.test', 'deny');
+      const many = Array.from({ length: 70_000 }, (_, i) => `u${i}@big.test`);
+      const d = await lists.decide(['a@partner.test'], many);
+      assert.equal(d[69_999], 'deny');
+      assert.equal(d.filter((x) => x !== null).length, 1);
     });
 
     test('greylisting: new triplet deferred, early retry deferred, later retry passes and whitelists the /24', async () => {

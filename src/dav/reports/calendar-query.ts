@@ -5,12 +5,11 @@
 // Unsupported collations → 403 CALDAV:supported-collation. The query always covers the collection's members whatever the
 // Depth header says: sabre/dav (CalDAV/Plugin.php) documents MSFT- user agents sending Depth 0.
 import { caldavCondition, objectsMultistatus, type MsResponse, type ObjectAnswer } from '../../protocols/dav/multistatus.js';
-import { NS } from '../../protocols/dav/xml.js';
+import { d, NS } from '../../protocols/dav/xml.js';
 import {
   collationsOf, isPlainEventTimeRange, matchesFilter, matchStoredOccurrences, occurrenceSummary, SUPPORTED_COLLATIONS,
   walkBudget, WalkBudgetExceeded,
 } from '../../protocols/dav/icalendar.js';
-import { d } from '../../protocols/dav/xml.js';
 import { changesData, supportedCalendarData } from '../../protocols/dav/calendar-data.js';
 import { parsedCalendar } from '../ical-cache.js';
 import { parseCalendarQuery, type CalendarQuery, type TimeRange } from '../../protocols/dav/requests.js';
