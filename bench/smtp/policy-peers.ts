@@ -1,6 +1,6 @@
 // The outside world of the SMTP benchmark's --policy mode (bench/README.md): a local DNS server
 // (dns2) with SPF, DKIM and DMARC records for the sender's domain and empty DNSBL/RHSBL zones,
-// private spamd and clamd daemons on loopback ports (local rules only; a one-signature ClamAV
+// private spamd (loopback port) and clamd (unix socket) daemons (local rules only; a one-signature ClamAV
 // database), the DKIM-signed message the load sends, and the measurements around the run:
 // spamd and clamd alone (the project's own clients, from this process), each filter step
 // timed in this process, and the per-step times the instance traced (trace_event rows).
@@ -13,9 +13,9 @@ import path from 'node:path';
 import dns2 from 'dns2';
 import { dkimSign } from 'mailauth/lib/dkim/sign.js';
 import { silentLogger } from '../../src/observability/logger.js';
-import { clamdScan } from '../../src/policy/clamd.client.js';
+import { ClamdPool, clamdScan } from '../../src/policy/clamd.client.js';
 import { createPolicyResolver } from '../../src/policy/dns.js';
-import { runPipeline, type FilterStep, type MessageFacts } from '../../src/policy/pipeline.js';
+import { runPipeline, type FilterStep, type MessageFacts, type PipelineResult } from '../../src/policy/pipeline.js';
 import type { PolicyConfig } from '../../src/policy/policy-config.js';
 import { spamdCheck } from '../../src/policy/spamd.client.js';
 import { dnsblStep } from '../../src/policy/steps/05-dnsbl.step.js';
@@ -116,26 +116,29 @@ export function messageSigner(o: { sender: string; recipient: string; heloName: 
 
 // ------------------------------------------------------------------ daemons
 
-export interface Daemon { port: number; pid: number; logFile: string; alive(): boolean; stop(): Promise<void> }
+/** A daemon on loopback: spamd listens on `port`, clamd on its unix `socket` (port 0). */
+export interface Daemon { port: number; socket?: string; pid: number; logFile: string; alive(): boolean; stop(): Promise<void> }
 
-async function waitPort(port: number, child: Child, ms: number): Promise<void> {
+/** Waits until the daemon accepts connections on 127.0.0.1:port or on the unix socket at that path. */
+async function waitListening(where: number | string, child: Child, ms: number): Promise<void> {
   const until = Date.now() + ms;
   while (Date.now() < until) {
     if (child.exitCode !== undefined) throw new Error(`exited (${child.exitCode}):\n${tail(child.logFile, 15)}`);
     const ok = await new Promise<boolean>((r) => {
-      const s = net.connect({ host: '127.0.0.1', port }, () => { s.destroy(); r(true); });
+      const s = typeof where === 'number' ? net.connect({ host: '127.0.0.1', port: where }) : net.connect({ path: where });
+      s.on('connect', () => { s.destroy(); r(true); });
       s.on('error', () => r(false));
     });
     if (ok) return;
     await sleep(200);
   }
-  throw new Error(`did not listen on 127.0.0.1:${port} within ${ms / 1000} s:\n${tail(child.logFile, 15)}`);
+  throw new Error(`did not listen on ${typeof where === 'number' ? `127.0.0.1:${where}` : where} within ${ms / 1000} s:\n${tail(child.logFile, 15)}`);
 }
 
-function daemon(name: string, child: Child, port: number): Daemon {
+function daemon(name: string, child: Child, port: number, socket?: string): Daemon {
   const unregister = onCleanup(name, () => stopChild(child, 5000));
   return {
-    port, pid: child.proc.pid!, logFile: child.logFile, alive: () => child.exitCode === undefined,
+    port, socket, pid: child.proc.pid!, logFile: child.logFile, alive: () => child.exitCode === undefined,
     stop: async () => { unregister(); await stopChild(child, 5000); },
   };
 }
@@ -162,7 +165,7 @@ export async function startSpamd(dir: string, children: number): Promise<Daemon>
   const child = spawnLogged('spamd', args, path.join(base, 'spamd.log'));
   const d = daemon('spamd', child, port);
   try {
-    await waitPort(port, child, 60_000);
+    await waitListening(port, child, 60_000);
     await spamdCheck({ host: '127.0.0.1', port, timeoutMs: 60_000 }, Buffer.from('Subject: warm-up\r\n\r\nhello\r\n'));
   } catch (e) {
     await d.stop();
@@ -173,21 +176,25 @@ export async function startSpamd(dir: string, children: number): Promise<Daemon>
 
 export const EICAR = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*';
 
-/** clamd (Debian `clamav-daemon`) with a one-signature local database (EICAR): no download. */
+/**
+ * clamd (Debian `clamav-daemon`) with a one-signature local database (EICAR): no download.
+ * It listens on a unix socket only, as Debian's clamd does (LocalSocket
+ * /var/run/clamav/clamd.ctl, no TCP) and as policy.clamav.socket defaults to.
+ */
 export async function startClamd(dir: string, threads: number): Promise<Daemon> {
   const base = path.join(dir, 'clamd');
   const db = path.join(base, 'db');
   mkdirSync(db, { recursive: true });
   writeFileSync(path.join(db, 'eicar.ndb'), `Eicar-Test-Signature:0:*:${Buffer.from(EICAR).toString('hex')}\n`);
-  const port = await freePort();
+  const socket = path.join(base, 'clamd.ctl');
   const conf = path.join(base, 'clamd.conf');
-  writeFileSync(conf, [`TCPSocket ${port}`, 'TCPAddr 127.0.0.1', `DatabaseDirectory ${db}`, 'Foreground yes',
+  writeFileSync(conf, [`LocalSocket ${socket}`, 'LocalSocketMode 666', `DatabaseDirectory ${db}`, 'Foreground yes',
     `LogFile ${path.join(base, 'clamd.log')}`, `PidFile ${path.join(base, 'clamd.pid')}`, `MaxThreads ${threads}`, ''].join('\n'));
   const child = spawnLogged('clamd', ['-c', conf], path.join(base, 'clamd.out'));
-  const d = daemon('clamd', child, port);
+  const d = daemon('clamd', child, 0, socket);
   try {
-    await waitPort(port, child, 60_000);
-    const r = await clamdScan({ socket: null, host: '127.0.0.1', port, timeoutMs: 30_000 }, Buffer.from(EICAR));
+    await waitListening(socket, child, 60_000);
+    const r = await clamdScan({ socket, host: null, port: 0, timeoutMs: 30_000 }, Buffer.from(EICAR));
     if (!r.infected) throw new Error('clamd did not find the EICAR test signature');
   } catch (e) {
     await d.stop();
@@ -228,11 +235,11 @@ export interface AloneResult {
  * time; 'clamd+spamd' does both for each message, one after the other, as the pipeline does.
  */
 export async function timeDaemonsAlone(o: {
-  what: AloneResult['what']; spamdPort: number; clamdPort: number; raw: Buffer; recipient: string; requests: number; concurrency: number;
+  what: AloneResult['what']; spamdPort: number; clamdSocket: string; raw: Buffer; recipient: string; requests: number; concurrency: number;
   cpu?: () => number;
 }): Promise<AloneResult> {
   const spamd = () => spamdCheck({ host: '127.0.0.1', port: o.spamdPort, timeoutMs: 60_000, user: o.recipient }, o.raw);
-  const clamd = () => clamdScan({ socket: null, host: '127.0.0.1', port: o.clamdPort, timeoutMs: 60_000 }, o.raw);
+  const clamd = () => clamdScan({ socket: o.clamdSocket, host: null, port: 0, timeoutMs: 60_000 }, o.raw);
   const one = o.what === 'spamd' ? spamd : o.what === 'clamd' ? clamd : async () => { await clamd(); await spamd(); };
   const lat: number[] = [];
   let errors = 0;
@@ -267,17 +274,30 @@ export async function timeDaemonsAlone(o: {
  * and in whole milliseconds; this fills in dnsbl and attachments, and gives sub-millisecond times.
  * The sender-auth step gets a stub for "is this domain ours?" (the instance asks its store).
  */
-export interface InProcessStep { stats: Stats; verdicts: string[]; /** bench-process CPU (user + system) per run, ms */ cpuMs: number }
+/** Warm-up runs of what waits for spamd (see timeStepsInProcess). */
+const SPAMD_WARMUP = 100;
+
+export interface InProcessStep {
+  stats: Stats; verdicts: string[];
+  /** bench-process CPU (user + system) per run, ms */
+  cpuMs: number;
+  /** 'pipeline' only: each run's time minus that of the bare exchanges right after it. */
+  minusBare?: Stats;
+}
 
 /**
- * Runs each filter step alone, then the whole pipeline, `n` times one message at a time in the
- * bench process: latency (performance.now()) and this process's CPU per run. The daemons run in
- * their own processes, so the CPU here is Pochtamt's own work for the step (for clamav and
- * spamassassin: the client side), which is what the overhead target is about.
+ * Runs each filter step alone, then the whole pipeline taking turns with the bare daemon
+ * exchanges ('bare'), `n` times one message at a time: latency (performance.now()) and this
+ * process's CPU per run. The daemons run in their own processes, so the CPU here is the
+ * client's side only; pipeline − bare is Pochtamt's own, which is what the overhead target is about.
  */
 export async function timeStepsInProcess(o: {
   policy: PolicyConfig; hostname: string; localDomain: string; raw: Buffer; sender: string; recipient: string; heloName: string; n: number;
-  /** Untimed runs of each chain first (default 1). */
+  /**
+   * Untimed runs of each step first (default 1); of the spamassassin step and of the pipeline
+   * and bare series, at most SPAMD_WARMUP (each waits ~100 ms for spamd; the code they share
+   * with the other steps is warm by then).
+   */
   warmup?: number;
 }): Promise<Record<string, InProcessStep>> {
   const p = o.policy;
@@ -294,26 +314,55 @@ export async function timeStepsInProcess(o: {
     raw: o.raw, accountId: null, trusted: false, tls: false,
   };
   const out: Record<string, InProcessStep> = {};
-  const runs: Array<[string, FilterStep[]]> = [...steps.map((s): [string, FilterStep[]] => [s.name, [s]]), ['pipeline', steps]];
-  for (const [name, chain] of runs) {
+  const verdictOf = (r: PipelineResult) => {
+    if (r.steps.length !== 1) return r.final.action + (r.steps.some((s) => s.failed) ? ' (a step failed)' : '');
+    const s = r.steps[0]!;
+    return s.failed ? `failed: ${s.failed}` : s.verdict.action + ('reason' in s.verdict ? `: ${s.verdict.reason}` : '');
+  };
+  for (const step of steps) {
     const times: number[] = [];
     const verdicts = new Set<string>();
-    for (let i = 0; i < Math.max(1, o.warmup ?? 1); i++) await runPipeline(chain, facts); // warm-up (JIT, first connection)
+    const warmup = Math.max(1, step.name === 'spamassassin' ? Math.min(SPAMD_WARMUP, o.warmup ?? 1) : o.warmup ?? 1);
+    for (let i = 0; i < warmup; i++) await runPipeline([step], facts); // warm-up (JIT, first connection)
     const cpu0 = process.cpuUsage();
     for (let i = 0; i < o.n; i++) {
       const t = performance.now();
-      const r = await runPipeline(chain, facts);
+      const r = await runPipeline([step], facts);
       times.push(performance.now() - t);
-      if (chain.length === 1) {
-        const s = r.steps[0]!;
-        verdicts.add(s.failed ? `failed: ${s.failed}` : s.verdict.action + ('reason' in s.verdict ? `: ${s.verdict.reason}` : ''));
-      } else {
-        verdicts.add(r.final.action + (r.steps.some((s) => s.failed) ? ' (a step failed)' : ''));
-      }
+      verdicts.add(verdictOf(r));
     }
     const cpu = process.cpuUsage(cpu0);
-    out[name] = { stats: stats(times)!, verdicts: [...verdicts].map((v) => v.slice(0, 120)), cpuMs: (cpu.user + cpu.system) / 1000 / o.n };
+    out[step.name] = { stats: stats(times)!, verdicts: [...verdicts].map((v) => v.slice(0, 120)), cpuMs: (cpu.user + cpu.system) / 1000 / o.n };
   }
+  // The whole pipeline, and in turn with it the bare exchanges with the two daemons the
+  // pipeline talks to (a pooled clamd INSTREAM, then a spamd SYMBOLS check, as the steps do, with
+  // nothing else around them): what any client pays to use clamd and spamd, waking up for
+  // their answers included. Taking turns puts both under the same conditions (each follows a
+  // ~100 ms wait for spamd), so pipeline − bare is what Pochtamt's own steps add.
+  const pool = new ClamdPool({ maxConnections: p.clamav.maxConnections, idleMs: p.clamav.idleSeconds * 1000 });
+  const bare = async () => {
+    await pool.scan(p.clamav, o.raw);
+    await spamdCheck({ socket: p.spamassassin.socket, host: p.spamassassin.host, port: p.spamassassin.port, timeoutMs: p.spamassassin.timeoutMs, user: o.recipient }, o.raw);
+    return 'clamd, then spamd';
+  };
+  const whole = async () => verdictOf(await runPipeline(steps, facts));
+  const series = { pipeline: { fn: whole, times: [] as number[], cpu: 0, verdicts: new Set<string>() }, bare: { fn: bare, times: [] as number[], cpu: 0, verdicts: new Set<string>() } };
+  for (let i = 0; i < Math.max(1, Math.min(SPAMD_WARMUP, o.warmup ?? 1)); i++) { await whole(); await bare(); }
+  for (let i = 0; i < o.n; i++) {
+    for (const x of Object.values(series)) {
+      const c0 = process.cpuUsage();
+      const t = performance.now();
+      x.verdicts.add(await x.fn());
+      x.times.push(performance.now() - t);
+      const c = process.cpuUsage(c0);
+      x.cpu += c.user + c.system;
+    }
+  }
+  pool.close();
+  for (const [name, x] of Object.entries(series)) {
+    out[name] = { stats: stats(x.times)!, verdicts: [...x.verdicts].map((v) => v.slice(0, 120)), cpuMs: x.cpu / 1000 / o.n };
+  }
+  out.pipeline!.minusBare = stats(series.pipeline.times.map((t, i) => t - series.bare.times[i]!))!;
   return out;
 }
 
@@ -362,7 +411,7 @@ export function tracedSteps(db: SqliteDb, since: number): TracedSteps {
 }
 
 /** The instance's config edit for --policy: the daemons, the resolver, the DNSBL zones; checks apply to 127.0.0.1. */
-export function policyConfig(o: { dns: string; spamdPort: number; clamdPort: number }): Record<string, unknown> {
+export function policyConfig(o: { dns: string; spamdPort: number; clamdSocket: string }): Record<string, unknown> {
   return {
     enabled: true,
     dnsServers: [o.dns],
@@ -372,7 +421,7 @@ export function policyConfig(o: { dns: string; spamdPort: number; clamdPort: num
     dnsbl: { enabled: true, zones: [DNSBL_ZONE], domainZones: [RHSBL_ZONE], action: 'reject' },
     attachments: { enabled: true },
     spamassassin: { enabled: true, host: '127.0.0.1', port: o.spamdPort, timeoutMs: 60_000, onFailure: 'tempfail' },
-    clamav: { enabled: true, socket: null, host: '127.0.0.1', port: o.clamdPort, timeoutMs: 60_000, onFailure: 'tempfail' },
+    clamav: { enabled: true, socket: o.clamdSocket, host: null, timeoutMs: 60_000, onFailure: 'tempfail' },
     // Not filters: greylisting answers 451 to every first delivery (smtp-source does not retry),
     // and the default rates (1000 messages an hour per IP, 60 connections a minute) would refuse the load.
     greylist: { enabled: false },
@@ -388,16 +437,17 @@ export const haveDaemons = (): string[] => [
 
 // ------------------------------------------------------------------ instant daemons
 
-export interface InstantDaemons { spamdPort: number; clamdPort: number; requests(): number; stop(): Promise<void> }
+export interface InstantDaemons { spamdPort: number; clamdSocket: string; requests(): number; stop(): Promise<void> }
 
 /**
  * Stand-ins for spamd and clamd that answer every request at once with a clean verdict, in the
  * bench process, speaking the same wire protocols (SPAMC/1.5 SYMBOLS: "Spam: False ; 0.0 / 5.0";
- * clamd IDSESSION + INSTREAM: "<id>: stream: OK"). Not a test of anything: with them, a run
+ * clamd IDSESSION + INSTREAM: "<id>: stream: OK"), spamd on a loopback port and clamd on a unix
+ * socket in `dir`, as the real ones. Not a test of anything: with them, a run
  * with the policy on is not paced by spamd, so the server is busy rather than waking up from a
  * wait for every message, and on − off is the filters' own CPU at the server's full speed.
  */
-export async function startInstantDaemons(): Promise<InstantDaemons> {
+export async function startInstantDaemons(dir: string): Promise<InstantDaemons> {
   let requests = 0;
   const open = new Set<net.Socket>();
   const track = (s: net.Socket) => { open.add(s); s.on('close', () => open.delete(s)); };
@@ -442,15 +492,19 @@ export async function startInstantDaemons(): Promise<InstantDaemons> {
       }
     });
   });
-  const listen = (srv: net.Server) => new Promise<number>((resolve, reject) => {
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => resolve((srv.address() as net.AddressInfo).port));
+  const spamdPort = await new Promise<number>((resolve, reject) => {
+    spamd.once('error', reject);
+    spamd.listen(0, '127.0.0.1', () => resolve((spamd.address() as net.AddressInfo).port));
   });
-  const [spamdPort, clamdPort] = [await listen(spamd), await listen(clamd)];
+  const clamdSocket = path.join(dir, 'instant-clamd.ctl');
+  await new Promise<void>((resolve, reject) => {
+    clamd.once('error', reject);
+    clamd.listen(clamdSocket, () => resolve());
+  });
   const stop = async () => {
     for (const s of open) s.destroy();
     for (const srv of [spamd, clamd]) await new Promise<void>((r) => { srv.close(() => r()); });
   };
   onCleanup('instant daemons', () => { void stop(); });
-  return { spamdPort, clamdPort, requests: () => requests, stop };
+  return { spamdPort, clamdSocket, requests: () => requests, stop };
 }

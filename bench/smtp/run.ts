@@ -73,7 +73,7 @@ const HELP = `Usage: npm run bench:smtp [-- options]     (or node dist/bench/smt
   --daemon-requests N  requests to spamd and clamd alone, per size and concurrency (BENCH_DAEMON_REQUESTS, default 200)
   --step-runs N    times each filter step is run alone in the bench process, per size (BENCH_STEP_RUNS, default 100)
   --warmup N       unmeasured messages sent to every server before each measured run, and filter-step
-                   runs before each timed one (BENCH_WARMUP, default 200 with --policy, else 0)
+                   runs before each timed one (BENCH_WARMUP, default 5000 with --policy, else 0)
 `;
 
 function parseSize(s: string): number {
@@ -108,7 +108,7 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
     // The filters run a lot of library code (mailauth, MIME, the daemon clients) that a fresh
     // process has not compiled yet: without a warm-up, a few hundred messages measure V8's
     // compilers as much as the filters (the compiler threads' CPU counts in the server's).
-    warmup: int('warmup', 'BENCH_WARMUP', bool('policy', 'BENCH_POLICY') ? 200 : 0, 0),
+    warmup: int('warmup', 'BENCH_WARMUP', bool('policy', 'BENCH_POLICY') ? 5000 : 0, 0),
   };
 }
 
@@ -161,6 +161,8 @@ interface RunResult {
   traced?: TracedSteps;
   /** --policy: a run of the instance without filters paced like the one with them (smtp-source -w, seconds). */
   pacedWait?: number;
+  /** ... with this many smtp-source processes. */
+  pacedSessions?: number;
 }
 
 /** A Pochtamt instance as a measured target: stored count from its store, RSS sampled every 100 ms. */
@@ -302,7 +304,7 @@ const fmt = (v: number | null, digits = 1) => (v === null ? '-' : v.toFixed(digi
 function printTable(results: RunResult[]): void {
   const head = ['Size', 'Server', 'Messages', 'Stored', 'Accept s', 'Store s', 'Accepted/s', 'Stored/s', 'CPU s', 'CPU ms/msg', 'Peak memory'];
   const rows = results.map((r) => [
-    sizeLabel(r.size), SERVER_LABELS[r.server] + (r.pacedWait ? ` (paced, -w ${r.pacedWait})` : ''), String(r.messages), String(r.stored),
+    sizeLabel(r.size), SERVER_LABELS[r.server] + (r.pacedWait ? ` (paced, ${r.pacedSessions ?? ''} x -w ${r.pacedWait})` : ''), String(r.messages), String(r.stored),
     fmt(r.acceptSeconds, 2), fmt(r.storeSeconds, 2), fmt(r.acceptRate), fmt(r.storeRate),
     fmt(r.cpuSeconds, 1), r.cpuSeconds === null || !r.stored ? '-' : ((r.cpuSeconds * 1000) / r.stored).toFixed(2),
     r.peakMemKiB ? `${mib(r.peakMemKiB)} MiB ${r.server === 'postfix' ? 'PSS' : 'RSS'}` : '-',
@@ -340,7 +342,7 @@ async function startPolicyPeers(o: Options, dir: string, say: (s: string) => voi
   const dns = await startDns(signer.zone);
   const [spamd, clamd] = await Promise.all([startSpamd(dir, o.spamdChildren), startClamd(dir, Math.min(Math.max(o.sessions, 2), 32))]);
   say(`  DNS on ${dns.server} (SPF, DKIM, DMARC p=reject for ${SENDER.split('@')[1]}; empty zones ${'dnsbl.bench.test, rhsbl.bench.test'}); `
-    + `spamd pid ${spamd.pid} on 127.0.0.1:${spamd.port} (${o.spamdChildren} children); clamd pid ${clamd.pid} on 127.0.0.1:${clamd.port}`);
+    + `spamd pid ${spamd.pid} on 127.0.0.1:${spamd.port} (${o.spamdChildren} children); clamd pid ${clamd.pid} on ${clamd.socket}`);
   return {
     dns, spamd, clamd, messages, files,
     daemonCpu: () => cpuSeconds([...descendants(spamd.pid), ...descendants(clamd.pid)]),
@@ -386,7 +388,7 @@ async function measurePolicyPeers(o: Options, peers: PolicyPeers, dataDir: strin
       policy: cfg.policy, hostname: cfg.hostname, localDomain: DOMAIN, raw: raw.toString('base64'), sender: SENDER, recipient: RECIPIENT, heloName: HELO, n: o.stepRuns, warmup: o.warmup,
     });
     const alone: AloneResult[] = [];
-    const common = { spamdPort: peers.spamd.port, clamdPort: peers.clamd.port, raw, recipient: RECIPIENT, cpu: peers.daemonCpu };
+    const common = { spamdPort: peers.spamd.port, clamdSocket: peers.clamd.socket!, raw, recipient: RECIPIENT, cpu: peers.daemonCpu };
     for (const [what, concurrency, requests] of [
       ['clamd', 1, o.stepRuns], ['spamd', 1, o.stepRuns],
       ['clamd', o.sessions, o.daemonRequests], ['spamd', o.sessions, o.daemonRequests], ['clamd+spamd', o.sessions, o.daemonRequests],
@@ -406,7 +408,7 @@ function printPolicyReport(o: Options, peers: PolicyPeers, results: RunResult[],
   const w = (s: string) => process.stdout.write(`${s}\n`);
   w('\nPolicy (--policy): the same load to Pochtamt with the filters off (policy.enabled: false) and on');
   w(`(sender-auth with SPF/DKIM/DMARC, dnsbl + rhsbl against the local DNS, attachments, clamav, spamassassin;`);
-  w(` trustedNetworks: [], greylisting and rate limits off; spamd ${o.spamdChildren} children, clamd ${peers.clamd.port ? 'MaxThreads ' + Math.min(Math.max(o.sessions, 2), 32) : ''}).`);
+  w(` trustedNetworks: [], greylisting and rate limits off; spamd ${o.spamdChildren} children, clamd MaxThreads ${Math.min(Math.max(o.sessions, 2), 32)} on its unix socket).`);
   // CPU ms/msg less the idle CPU the server would have used over the run's time anyway.
   const cpuMs = (r: RunResult | undefined) => (r?.cpuSeconds != null && r.stored
     ? ((r.cpuSeconds - (r.idleCpuPerSecond ?? 0) * (r.storeSeconds ?? 0)) * 1000) / r.stored : null);
@@ -441,10 +443,13 @@ function printPolicyReport(o: Options, peers: PolicyPeers, results: RunResult[],
     });
     const whole = sz.inProcess.pipeline;
     stepRows.push(['all steps', '', '', '', '', ms(whole?.stats.p50), ms(whole?.stats.p95), ms(whole?.cpuMs), '', (whole?.verdicts ?? []).join(' | ').slice(0, 70)]);
+    const bare = sz.inProcess.bare;
+    stepRows.push(['bare exchanges', '', '', '', '', ms(bare?.stats.p50), ms(bare?.stats.p95), ms(bare?.cpuMs), '', (bare?.verdicts ?? []).join(' | ').slice(0, 70)]);
     for (const l of tableLines(['Step', 'traced', 'p50', 'p95', 'traced verdicts', '1-at-a-time p50', 'p95', 'CPU ms', 'daemon alone p50 / p95', 'verdict (bench process)'], stepRows, (i) => i === 0 || i === 4 || i === 9)) w(`  ${l}`);
     w(`  traced = policy.step.* trace_event rows of the instance during the run under load (${o.sessions} sessions; whole ms, Date.now());`);
     w(`  1-at-a-time = the same step code and config run ${o.stepRuns} times in a node process of its own, one message at a time (performance.now());`);
     w('  CPU ms = that process\'s CPU (user + system) per run of the step: Pochtamt\'s own work, the daemons run in their own processes.');
+    w('  bare exchanges = a pooled clamd INSTREAM then a spamd SYMBOLS check with nothing around them, taking turns with "all steps".');
     if (tr?.examples.length) for (const e of tr.examples) w(`  ! ${e}`);
 
     w(`\n${sizeLabel(sz.size)}: spamd and clamd alone (src/policy/spamd.client.ts SYMBOLS, src/policy/clamd.client.ts INSTREAM, from the bench process)`);
@@ -466,20 +471,26 @@ function printPolicyReport(o: Options, peers: PolicyPeers, results: RunResult[],
     const daemonsWall = both?.rate ? 1000 / both.rate : null;
     const verdict = (v: number | null) => (v === null || !Number.isFinite(v) ? '' : v < 2 ? '  (< 2 ms: met)' : '  (>= 2 ms: NOT met)');
     w(`\n${sizeLabel(sz.size)}: Pochtamt's own overhead per message (target < 2 ms)`);
-    w(`  Own CPU: the whole filter pipeline in a process of its own, one message at a time = ${ms(whole?.cpuMs)} ms CPU/msg${verdict(whole?.cpuMs ?? null)}`);
-    w(`           (steps alone: ${STEPS.map((st) => `${st} ${ms(sz.inProcess[st]?.cpuMs)}`).join(', ')})`);
+    const ownCpu = whole && bare ? whole.cpuMs - bare.cpuMs : null;
+    w(`  Own CPU: the whole filter pipeline in a process of its own, one message at a time, ${ms(whole?.cpuMs)} ms CPU/msg,`);
+    w(`           - the bare exchanges with clamd and spamd taking turns with it, ${ms(bare?.cpuMs)} = ${ms(ownCpu)} ms${verdict(ownCpu)}`);
+    w(`           (steps alone, each run back to back: ${STEPS.map((st) => `${st} ${ms(sz.inProcess[st]?.cpuMs)}`).join(', ')})`);
     w(`  CPU:     Pochtamt server CPU ms/msg with the policy on - off = ${ms(cpuOwn)} ms${verdict(cpuOwn)}`);
     w(`           (spamd + clamd used ${ms(on?.daemonCpuSeconds != null && on.stored ? (on.daemonCpuSeconds * 1000) / on.stored : null)} ms/msg of CPU besides)`);
     if (paced) {
-      w(`  CPU, same pace: on - off paced like it (${o.sessions} x smtp-source -s 1 -w ${paced.pacedWait}, starts spread over ${paced.pacedWait} s; ${fmt(paced.storeRate)} msg/s) = ${ms(cpuMs(on))} - ${ms(cpuMs(paced))} = ${ms(cpuPaced)} ms${verdict(cpuPaced)}`);
+      w(`  CPU, same pace: on (${fmt(on?.storeRate ?? null)} msg/s) - off paced like it (${paced.pacedSessions} x smtp-source -s 1 -w ${paced.pacedWait}, starts spread over ${paced.pacedWait} s; ${fmt(paced.storeRate)} msg/s) = ${ms(cpuMs(on))} - ${ms(cpuMs(paced))} = ${ms(cpuPaced)} ms`);
+      const pacedOwn = cpuPaced !== null && bare ? cpuPaced - bare.cpuMs : null;
+      w(`           - the bare exchanges with clamd and spamd (${ms(bare?.cpuMs)}, above) = ${ms(pacedOwn)} ms${verdict(pacedOwn)}`);
     }
     const instant = results.find((r) => r.size === sz.size && r.server === 'pochtamt-policy-instant');
     if (instant) {
       const cpuInstant = cpuMs(instant) !== null && cpuMs(off) !== null ? cpuMs(instant)! - cpuMs(off)! : null;
       w(`  CPU, full speed: on with instant stand-ins for spamd and clamd (${fmt(instant.storeRate)} msg/s) - off (${fmt(off?.storeRate ?? null)} msg/s) = ${ms(cpuMs(instant))} - ${ms(cpuMs(off))} = ${ms(cpuInstant)} ms${verdict(cpuInstant)}`);
     }
-    w(`  Latency, one message at a time: own steps dnsbl ${ms(ip('dnsbl'))} + sender-auth ${ms(ip('sender-auth'))} + attachments ${ms(ip('attachments'))}`);
-    w(`           + clamav step - clamd alone ${ms(clientClam)} + spamassassin step - spamd alone ${ms(clientSpam)} = ${ms(own + clientClam + clientSpam)} ms${verdict(own + clientClam + clientSpam)} (p50s)`);
+    w(`  Latency, one message at a time: own steps dnsbl ${ms(ip('dnsbl'))} + sender-auth ${ms(ip('sender-auth'))} + attachments ${ms(ip('attachments'))} = ${ms(own)} ms (p50s);`);
+    w(`           the whole pipeline - the bare exchanges right after it, per run: p50 ${ms(whole?.minusBare?.p50)} ms${verdict(whole?.minusBare?.p50 ?? null)}, p95 ${ms(whole?.minusBare?.p95)}`);
+    w(`           (spamd's own time varies by several ms from one check to the next, which is all of the p95);`);
+    w(`           the separate series: clamav step - clamd alone ${ms(clientClam)}, spamassassin step - spamd alone ${ms(clientSpam)} (p50s)`);
     w(`  Wall clock under load (${o.sessions} sessions): 1000/on - 1000/off = ${ms(added)} ms/msg added; clamd+spamd alone, ${o.sessions} at a time: `
       + `${ms(daemonsWall)} ms/msg; difference ${ms(added !== null && daemonsWall !== null ? added - daemonsWall : null)} ms/msg`);
     if (tr?.pipelinePerMessage.length) {
@@ -490,6 +501,25 @@ function printPolicyReport(o: Options, peers: PolicyPeers, results: RunResult[],
     }
   }
   w(`\n  The local DNS answered ${rep.dnsQueries} queries.`);
+}
+
+/**
+ * smtp-source processes and their wait (-w, whole seconds) for a paced run at `rate` msg/s:
+ * `sessions` one-at-a-time senders each send a message every `wait` s. The wait (1..5 s) whose
+ * rounding error is smallest, so that the paced run is neither slower nor faster than `rate`.
+ */
+export function pacing(rate: number): { sessions: number; wait: number } {
+  let best = { sessions: Math.max(1, Math.round(rate)), wait: 1 };
+  let bestErr = Infinity;
+  for (let wait = 1; wait <= 5; wait++) {
+    const sessions = Math.max(1, Math.round(rate * wait));
+    const err = Math.abs(sessions / wait - rate) / rate;
+    if (err < bestErr - 0.005) {
+      best = { sessions, wait };
+      bestErr = err;
+    }
+  }
+  return best;
 }
 
 // ------------------------------------------------------------------ main
@@ -557,7 +587,7 @@ async function main(): Promise<void> {
       mkdirSync(pdir, { mode: 0o755 });
       pochtamtPolicy = await setupPochtamt({
         dir: pdir, port: await freePort(), domain: DOMAIN, user: RECIPIENT, password: 'bench-password', maxFds, cleanupName: 'pochtamt server (policy)',
-        edit: (cfg) => { cfg.policy = policyConfig({ dns: pp.dns.server, spamdPort: pp.spamd.port, clamdPort: pp.clamd.port }); },
+        edit: (cfg) => { cfg.policy = policyConfig({ dns: pp.dns.server, spamdPort: pp.spamd.port, clamdSocket: pp.clamd.socket! }); },
       }, say);
       const q = pochtamtPolicy;
       say(`  pid ${q.pid}, MX on 127.0.0.1:${q.port} (${q.via}); data ${q.dataDir}`);
@@ -566,15 +596,15 @@ async function main(): Promise<void> {
 
       // The same policy against daemons that answer at once: the run is not paced by spamd,
       // so its CPU per message is the filters' own work at the server's full speed.
-      const instant = await startInstantDaemons();
+      const instant = await startInstantDaemons(dir);
       say('Starting Pochtamt with the policy on and instant stand-ins for spamd and clamd...');
       const idir = path.join(dir, 'policy-instant');
       mkdirSync(idir, { mode: 0o755 });
       const qi = await setupPochtamt({
         dir: idir, port: await freePort(), domain: DOMAIN, user: RECIPIENT, password: 'bench-password', maxFds, cleanupName: 'pochtamt server (policy, instant daemons)',
-        edit: (cfg) => { cfg.policy = policyConfig({ dns: pp.dns.server, spamdPort: instant.spamdPort, clamdPort: instant.clamdPort }); },
+        edit: (cfg) => { cfg.policy = policyConfig({ dns: pp.dns.server, spamdPort: instant.spamdPort, clamdSocket: instant.clamdSocket }); },
       }, say);
-      say(`  pid ${qi.pid}, MX on 127.0.0.1:${qi.port} (${qi.via}); spamd stand-in on 127.0.0.1:${instant.spamdPort}, clamd stand-in on 127.0.0.1:${instant.clamdPort}`);
+      say(`  pid ${qi.pid}, MX on 127.0.0.1:${qi.port} (${qi.via}); spamd stand-in on 127.0.0.1:${instant.spamdPort}, clamd stand-in on ${instant.clamdSocket}`);
       await sleep(1000);
       targets.push(pochtamtTarget('pochtamt-policy-instant', qi));
     }
@@ -640,14 +670,15 @@ async function main(): Promise<void> {
     const on = results.find((r) => r.size === size && r.server === 'pochtamt-policy');
     const off = targets.find((t) => t.name === 'pochtamt');
     if (peers && on?.storeRate && off) {
-      const wait = Math.max(1, Math.round(o.sessions / on.storeRate));
-      say(`Run: ${off.label}, ${sizeLabel(size)} body, paced like the run with the policy (${o.sessions} x smtp-source -s 1 -w ${wait}, starts spread over ${wait} s)...`);
+      const { sessions, wait } = pacing(on.storeRate);
+      say(`Run: ${off.label}, ${sizeLabel(size)} body, paced like the run with the policy (${sessions} x smtp-source -s 1 -w ${wait}, starts spread over ${wait} s)...`);
       const c0 = cpuSeconds(off.pids());
       await sleep(3000);
       const idle = (cpuSeconds(off.pids()) - c0) / 3;
-      const r = await measure(o, off, size, progress, peers.files.get(size), wait);
+      const r = await measure({ ...o, sessions }, off, size, progress, peers.files.get(size), wait);
       r.idleCpuPerSecond = idle;
       r.pacedWait = wait;
+      r.pacedSessions = sessions;
       results.push(r);
       say(`  ${r.stored}/${r.messages} stored in ${fmt(r.storeSeconds, 2)} s (${fmt(r.storeRate)} msg/s)${r.error ? ` ERROR: ${r.error}` : ''}`);
     }
