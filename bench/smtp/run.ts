@@ -508,7 +508,7 @@ function printPolicyReport(o: Options, peers: PolicyPeers, results: RunResult[],
  * `sessions` one-at-a-time senders each send a message every `wait` s. The wait (1..5 s) whose
  * rounding error is smallest, so that the paced run is neither slower nor faster than `rate`.
  */
-export function pacing(rate: number): { sessions: number; wait: number } {
+function pacing(rate: number): { sessions: number; wait: number } {
   let best = { sessions: Math.max(1, Math.round(rate)), wait: 1 };
   let bestErr = Infinity;
   for (let wait = 1; wait <= 5; wait++) {
